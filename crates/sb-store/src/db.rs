@@ -1,0 +1,225 @@
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+use crate::StoreError;
+
+/// Which engine a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// `sqlite` or `postgres`, as used for migration folders and in messages.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+
+    /// The backend a URL names, from its scheme.
+    pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        let scheme = url.split_once(':').map_or("", |(s, _)| s);
+        match scheme {
+            "sqlite" => Ok(Self::Sqlite),
+            "postgres" | "postgresql" => Ok(Self::Postgres),
+            _ => Err(StoreError::Other(format!(
+                "unsupported database URL scheme `{scheme}` in {}: expected sqlite:// or postgres://",
+                redact_url(url)
+            ))),
+        }
+    }
+}
+
+/// Tuning of a connection pool.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// Largest number of pooled connections.
+    pub max_connections: u32,
+    /// How long a SQLite writer waits for a lock.
+    pub busy_timeout: Duration,
+    /// How long to wait for a pooled connection.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            busy_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl From<&crate::StoreConfig> for PoolOptions {
+    fn from(c: &crate::StoreConfig) -> Self {
+        Self {
+            max_connections: c.max_connections.max(1),
+            busy_timeout: Duration::from_millis(c.busy_timeout_ms),
+            acquire_timeout: Duration::from_millis(c.acquire_timeout_ms),
+        }
+    }
+}
+
+/// A handle on the operational database; cheap to clone (it shares one pool).
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Opens a pool on `url`. A SQLite file is created (with its folder) when missing and
+    /// set to WAL mode with foreign keys on and a busy timeout.
+    pub async fn connect(url: &str, options: &crate::StoreConfig) -> Result<Self, StoreError> {
+        Self::connect_with(url, &PoolOptions::from(options)).await
+    }
+
+    /// Like [`Db::connect`], with explicit pool options.
+    pub async fn connect_with(url: &str, options: &PoolOptions) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let url = match backend {
+            Backend::Sqlite => prepare_sqlite_url(url)?,
+            Backend::Postgres => url.to_owned(),
+        };
+        let busy_ms = options.busy_timeout.as_millis();
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the one writer; NORMAL sync is durable
+                        // at each checkpoint and safe against corruption in WAL mode.
+                        let pragmas = format!(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_ms};"
+                        );
+                        conn.execute(sqlx::raw_sql(&pragmas)).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Other(m) | StoreError::Unavailable(m) => {
+                    StoreError::Unavailable(format!("cannot connect to {}: {m}", redact_url(&url)))
+                }
+                other => other,
+            })?;
+        Ok(Self { pool, backend })
+    }
+
+    /// The engine behind this handle.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for domain crates' queries.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so it waits on the busy timeout instead of failing later when
+    /// a read would have to be upgraded.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection; further use fails with `Unavailable`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Creates the SQLite file's folder and asks the driver to create the file when missing.
+fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path != ":memory:" {
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create folder {}: {e}", parent.display()))
+            })?;
+        }
+    }
+    let mut out = format!("sqlite://{path}");
+    let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    if !params.iter().any(|p| p.starts_with("mode=")) {
+        params.push("mode=rwc");
+    }
+    out.push('?');
+    out.push_str(&params.join("&"));
+    Ok(out)
+}
+
+/// The URL with any password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{tail}")
+            } else {
+                format!("{scheme}://{user}@{host}{tail}")
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_url("postgres://sb:s3cret@db.example:5432/sb?sslmode=require"),
+            "postgres://sb:***@db.example:5432/sb?sslmode=require"
+        );
+        assert_eq!(redact_url("postgres://sb@db/sb"), "postgres://sb@db/sb");
+        assert_eq!(redact_url("sqlite://data/switchboard.db"), "sqlite://data/switchboard.db");
+    }
+
+    #[test]
+    fn sqlite_urls_get_create_mode() {
+        let dir = std::env::temp_dir().join(format!("sb-store-url-{}", std::process::id()));
+        let url = format!("sqlite://{}/x/db.sqlite", dir.display());
+        let prepared = prepare_sqlite_url(&url).unwrap();
+        assert!(prepared.ends_with("db.sqlite?mode=rwc"), "{prepared}");
+        assert!(dir.join("x").is_dir());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_unknown_scheme_is_refused_with_the_url_redacted() {
+        let e = Backend::from_url("mysql://u:pw@h/db").unwrap_err().to_string();
+        assert!(e.contains("`mysql`") && !e.contains("pw@"), "{e}");
+    }
+}
