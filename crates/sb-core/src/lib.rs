@@ -16,7 +16,9 @@
 //! ```
 
 pub mod clock;
+pub mod fs;
 pub mod ids;
+pub mod secret;
 pub mod usage;
 
 pub use clock::{Clock, ManualClock, SystemClock};

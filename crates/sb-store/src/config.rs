@@ -8,7 +8,7 @@ pub struct StoreConfig {
     /// Database URL: `sqlite://PATH` or `postgres://USER@HOST/DB`. Unset: the SQLite file
     /// `switchboard.db` in the data directory. It may hold a password, so it is a secret:
     /// masked in `config show`, and also readable from a file with `url_file`.
-    #[serde(skip_serializing)]
+    #[serde(serialize_with = "sb_core::secret::mask", skip_serializing_if = "Option::is_none")]
     pub url: Option<SecretString>,
     /// A file holding the database URL (for container secrets); exclusive with `url`.
     pub url_file: Option<std::path::PathBuf>,

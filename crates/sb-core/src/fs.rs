@@ -1,0 +1,39 @@
+//! Files appear whole or not at all.
+
+use std::io::Write;
+use std::path::Path;
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, synced, then
+/// renamed over `path`: a crash leaves either the old file or the new one, never half.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // The rename itself is durable only once the folder is synced.
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_file_is_replaced_whole_and_no_temp_file_is_left() {
+        let dir = std::env::temp_dir().join(format!("sb-core-fs-{}", std::process::id()));
+        let path = dir.join("a/b.txt");
+        super::write_atomically(&path, b"one").unwrap();
+        super::write_atomically(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.join("a")).unwrap().count(), 1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
