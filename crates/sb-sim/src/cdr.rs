@@ -71,6 +71,12 @@ impl HourClock {
         self.hour
     }
 
+    /// The record id of malformed row number `n` of this file's hour: a series of its own
+    /// (`YYYYMMDDHH-E00000001`), so that injecting faults never renumbers valid records.
+    pub(crate) fn fault_id(&self, n: u32) -> String {
+        format!("{}E{n:08}", String::from_utf8_lossy(&self.id_prefix))
+    }
+
     /// Appends the record id for sequence number `seq` of this file's hour.
     #[inline]
     pub(crate) fn write_id(&self, buf: &mut Vec<u8>, seq: u32) {

@@ -22,7 +22,8 @@ pub struct GenerateConfig {
     pub out: PathBuf,
     /// sqlx URL of the CRM database (SQLite or PostgreSQL); `None` means `OUT/source.db`.
     pub source_db: Option<String>,
-    /// Target number of usage rows over all files: per-line activity is scaled to get close.
+    /// Target number of valid usage records over all files: per-line activity is scaled to
+    /// get close. Injected faults come on top (0.3% more rows at the default rates).
     pub records: Option<u64>,
     /// Name of the mediation source, first part of every file name (`MED01`).
     pub source_name: String,

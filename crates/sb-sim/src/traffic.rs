@@ -221,7 +221,9 @@ impl UsageModel {
         let events_per_hour: Vec<f64> = match (cfg.records, lines.is_empty()) {
             (_, true) => vec![0.0; curve.len()],
             (Some(target), false) => {
-                let events = target as f64 / (mean_records_per_event * rows_per_record);
+                // The target counts valid records only, so that fault rates change nothing
+                // but the faults: at the default rates the files hold 0.3% more rows.
+                let events = target as f64 / mean_records_per_event;
                 let curve_total: f64 = curve.iter().sum();
                 curve.iter().map(|c| events * c / curve_total).collect()
             }
@@ -778,11 +780,11 @@ impl<'a, W: Write> HourWriter<'a, W> {
         };
         let mut party = OtherParty::default();
         let rec = model.record(line, record_kind, start, self.day, rng, &mut party);
-        self.seq += 1;
         let mut row = Vec::with_capacity(256);
-        cdr::write_record(&mut row, &self.clock, self.seq, &rec);
+        cdr::write_record(&mut row, &self.clock, 0, &rec);
         row.pop();
         let mut fields: Vec<String> = String::from_utf8_lossy(&row).split(';').map(str::to_owned).collect();
+        fields[0] = self.clock.fault_id(self.malformed.len() as u32 + 1);
         let detail = faults::corrupt(kind, &mut fields, rng);
         self.buf.extend_from_slice(fields.join(";").as_bytes());
         self.buf.push(b'\n');
