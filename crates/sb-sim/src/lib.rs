@@ -57,7 +57,7 @@ pub use manifest::{
 pub use population::{
     Address, Company, Customer, DeviceType, Line, LineOption, LineStatus, Party, Payment, Person, Population, Sex,
 };
-pub use source_db::{SCHEMA, SourceDbCounts, write_source_db};
+pub use source_db::{INDEXES, SCHEMA, SourceDbCounts, write_source_db};
 pub use traffic::{HourReport, UsageModel};
 
 /// What a run produced, for the CLI to print (`--json`) and the demo to report.

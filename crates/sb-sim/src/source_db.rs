@@ -13,7 +13,9 @@ use sqlx::{Any, AnyConnection, ConnectOptions, Connection};
 use crate::population::{Customer, Line, LineOption, Party, Population};
 use crate::{SimError, catalog::AddOn, catalog::Plan};
 
-/// The statements that create the source database's tables, in order.
+/// The statements that create the source database's tables, in order. The indexes in
+/// [`INDEXES`] follow once the rows are in: building an index from loaded rows is much
+/// faster than maintaining it during the load.
 pub const SCHEMA: &[&str] = &[
     "CREATE TABLE plans (
         plan_code TEXT PRIMARY KEY,
@@ -43,7 +45,7 @@ pub const SCHEMA: &[&str] = &[
         sex TEXT,
         birth_date TEXT,
         birth_place_code TEXT,
-        tax_code TEXT UNIQUE,
+        tax_code TEXT,
         company_name TEXT,
         vat_number TEXT,
         iban TEXT,
@@ -59,9 +61,9 @@ pub const SCHEMA: &[&str] = &[
     "CREATE TABLE lines (
         line_id BIGINT PRIMARY KEY,
         customer_id BIGINT NOT NULL REFERENCES customers (customer_id),
-        msisdn TEXT NOT NULL UNIQUE,
-        iccid TEXT NOT NULL UNIQUE,
-        imsi TEXT NOT NULL UNIQUE,
+        msisdn TEXT NOT NULL,
+        iccid TEXT NOT NULL,
+        imsi TEXT NOT NULL,
         imei TEXT NOT NULL,
         plan_code TEXT NOT NULL REFERENCES plans (plan_code),
         payment_type TEXT NOT NULL,
@@ -71,7 +73,6 @@ pub const SCHEMA: &[&str] = &[
         activated_at TEXT NOT NULL,
         updated_at TEXT NOT NULL
     )",
-    "CREATE INDEX lines_customer_id ON lines (customer_id)",
     "CREATE TABLE line_options (
         line_id BIGINT NOT NULL REFERENCES lines (line_id),
         option_code TEXT NOT NULL REFERENCES options (option_code),
@@ -79,6 +80,15 @@ pub const SCHEMA: &[&str] = &[
         updated_at TEXT NOT NULL,
         PRIMARY KEY (line_id, option_code)
     )",
+];
+
+/// The indexes of the source database, created after the rows are inserted.
+pub const INDEXES: &[&str] = &[
+    "CREATE UNIQUE INDEX customers_tax_code ON customers (tax_code)",
+    "CREATE UNIQUE INDEX lines_msisdn ON lines (msisdn)",
+    "CREATE UNIQUE INDEX lines_iccid ON lines (iccid)",
+    "CREATE UNIQUE INDEX lines_imsi ON lines (imsi)",
+    "CREATE INDEX lines_customer_id ON lines (customer_id)",
 ];
 
 /// Tables in the order they are dropped (children first).
@@ -112,6 +122,13 @@ pub async fn write_source_db(url: &str, population: &Population) -> Result<Sourc
     // Logging would print every batch, thirty thousand parameters each.
     let options = options.disable_statement_logging();
     let mut conn = AnyConnection::connect_with(&options).await.map_err(SimError::db(url, "connecting"))?;
+    if Placeholder::for_backend(conn.backend_name()) == Placeholder::Anonymous {
+        // SQLite's default 2 MB page cache spills the half-built tables to disk mid-transaction.
+        sqlx::query("PRAGMA cache_size = -262144")
+            .execute(&mut conn)
+            .await
+            .map_err(SimError::db(url, "sizing the page cache"))?;
+    }
     let mut tx = conn.begin().await.map_err(SimError::db(url, "starting a transaction"))?;
 
     for table in TABLES_CHILDREN_FIRST {
@@ -131,6 +148,9 @@ pub async fn write_source_db(url: &str, population: &Population) -> Result<Sourc
     insert(&mut tx, url, "lines", LINE_COLUMNS, &population.lines, bind_line).await?;
     insert(&mut tx, url, "line_options", LINE_OPTION_COLUMNS, &population.line_options, bind_line_option).await?;
 
+    for statement in INDEXES {
+        sqlx::query(statement).execute(&mut *tx).await.map_err(SimError::db(url, "creating the indexes"))?;
+    }
     tx.commit().await.map_err(SimError::db(url, "committing"))?;
     conn.close().await.map_err(SimError::db(url, "closing the connection"))?;
     Ok(SourceDbCounts {
