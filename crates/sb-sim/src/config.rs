@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, FixedOffset, TimeZone, Timelike};
+use chrono::{DateTime, Datelike, FixedOffset, TimeZone, Timelike};
 
 use crate::SimError;
 
@@ -107,6 +107,13 @@ impl GenerateConfig {
         if self.start.minute() != 0 || self.start.second() != 0 || self.start.nanosecond() != 0 {
             return invalid("start", "must be on the hour");
         }
+        if self.start.offset().local_minus_utc() % 60 != 0 {
+            return invalid("start", "the offset must be whole minutes, as RFC 3339 writes it");
+        }
+        // File names and timestamps are written with four-digit years; births go back 88 years.
+        if !(1900..=9000).contains(&self.start.year()) {
+            return invalid("start", "the year must be between 1900 and 9000");
+        }
         for (field, rate) in [
             ("duplicate_record_rate", self.duplicate_record_rate),
             ("duplicate_file_rate", self.duplicate_file_rate),
@@ -169,6 +176,18 @@ mod tests {
         let mut cfg = GenerateConfig::new(1, "/tmp/x");
         cfg.source_name = "../etc".into();
         assert!(cfg.validate().unwrap_err().to_string().contains("source_name"));
+        for start in ["2026-11-22T00:30:00+01:00", "2026-11-22T00:00:00+01:00:30", "12026-11-22T00:00:00Z"] {
+            let mut cfg = GenerateConfig::new(1, "/tmp/x");
+            cfg.start = match DateTime::parse_from_rfc3339(start) {
+                Ok(t) => t,
+                // chrono refuses some of these itself; build them by hand.
+                Err(_) if start.starts_with('1') => {
+                    FixedOffset::east_opt(0).unwrap().with_ymd_and_hms(12026, 11, 22, 0, 0, 0).unwrap()
+                }
+                Err(_) => FixedOffset::east_opt(3630).unwrap().with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap(),
+            };
+            assert!(cfg.validate().unwrap_err().to_string().contains("start"), "{start}");
+        }
     }
 
     #[test]

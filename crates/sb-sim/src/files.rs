@@ -35,6 +35,11 @@ pub fn write_usage_files(
     let model = UsageModel::new(cfg, population)?;
     let dir = cfg.mediation_dir();
     fs::create_dir_all(&dir).map_err(SimError::io("creating folder", &dir))?;
+    // A manifest must never describe files of another run, even when this one fails.
+    let manifest_path = cfg.manifest_path();
+    if manifest_path.exists() {
+        fs::remove_file(&manifest_path).map_err(SimError::io("removing", &manifest_path))?;
+    }
     remove_previous_files(&dir, &cfg.source_name)?;
 
     let mut assembler = Assembler::new(cfg, &model, &dir, progress);
@@ -45,7 +50,7 @@ pub fn write_usage_files(
         |p| assembler.finish_file(p),
     )?;
     let manifest = assembler.manifest(population, model.active_lines());
-    write_manifest(&cfg.manifest_path(), &manifest)?;
+    write_manifest(&manifest_path, &manifest)?;
     Ok(manifest)
 }
 
