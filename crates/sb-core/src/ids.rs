@@ -240,10 +240,7 @@ pub mod luhn {
     pub fn is_valid(s: &str) -> bool {
         match s.len() {
             0 | 1 => false,
-            n => {
-                s.bytes().all(|b| b.is_ascii_digit())
-                    && check_digit(&s[..n - 1]) == s.as_bytes()[n - 1] - b'0'
-            }
+            n => s.bytes().all(|b| b.is_ascii_digit()) && check_digit(&s[..n - 1]) == s.as_bytes()[n - 1] - b'0',
         }
     }
 }
@@ -255,10 +252,8 @@ pub mod tax_code {
     const KIND: &str = "tax_code";
     /// Values of characters in odd positions (1st, 3rd, …), for `0-9` then `A-Z`.
     const ODD_DIGITS: [u32; 10] = [1, 0, 5, 7, 9, 13, 15, 17, 19, 21];
-    const ODD_LETTERS: [u32; 26] = [
-        1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24,
-        23,
-    ];
+    const ODD_LETTERS: [u32; 26] =
+        [1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23];
     /// Month letters, January to December.
     pub const MONTHS: &[u8; 12] = b"ABCDEHLMPRST";
     /// Letters that replace digits in omocodia variants, for 0 to 9.

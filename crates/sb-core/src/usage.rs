@@ -29,16 +29,8 @@ pub enum UsageKind {
 
 impl UsageKind {
     /// Every kind, in layout order.
-    pub const ALL: [UsageKind; 8] = [
-        Self::VoiceMo,
-        Self::VoiceMt,
-        Self::SmsMo,
-        Self::SmsMt,
-        Self::Data,
-        Self::Topup,
-        Self::TopupAuto,
-        Self::Vas,
-    ];
+    pub const ALL: [UsageKind; 8] =
+        [Self::VoiceMo, Self::VoiceMt, Self::SmsMo, Self::SmsMt, Self::Data, Self::Topup, Self::TopupAuto, Self::Vas];
 
     /// The name used in files (`VOICE_MO`, …).
     pub const fn as_str(self) -> &'static str {
@@ -119,15 +111,8 @@ pub enum TopupChannel {
 
 impl TopupChannel {
     /// Every channel, in layout order.
-    pub const ALL: [TopupChannel; 7] = [
-        Self::Retail,
-        Self::Online,
-        Self::App,
-        Self::Bank,
-        Self::Prize,
-        Self::Diffusion,
-        Self::AutoThreshold,
-    ];
+    pub const ALL: [TopupChannel; 7] =
+        [Self::Retail, Self::Online, Self::App, Self::Bank, Self::Prize, Self::Diffusion, Self::AutoThreshold];
 
     /// The name used in files (`RETAIL`, …).
     pub const fn as_str(self) -> &'static str {

@@ -43,10 +43,8 @@ pub use schedule::Schedule;
 pub use scheduler::{JobInfo, Scheduler};
 
 /// The tables of the jobs domain.
-pub static MIGRATIONS: sb_store::MigrationSet = sb_store::MigrationSet {
-    domain: "jobs",
-    migrations: &[sb_store::migration!(1, "0001_runs")],
-};
+pub static MIGRATIONS: sb_store::MigrationSet =
+    sb_store::MigrationSet { domain: "jobs", migrations: &[sb_store::migration!(1, "0001_runs")] };
 
 /// What can go wrong when scheduling or running jobs.
 #[derive(Debug, thiserror::Error)]

@@ -185,10 +185,8 @@ pub(crate) async fn abandon_stale(db: &Db, job: &str, now: DateTime<Utc>) -> Res
 }
 
 pub(crate) async fn get(db: &Db, id: i64) -> Result<RunRecord, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM jobs_runs WHERE id = $1"))
-        .bind(id)
-        .fetch_one(db.pool())
-        .await?;
+    let row =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM jobs_runs WHERE id = $1")).bind(id).fetch_one(db.pool()).await?;
     from_row(&row)
 }
 

@@ -30,18 +30,12 @@ impl Schedule {
 
     /// The newest slot at or before `now`.
     pub fn latest_at_or_before(&self, now: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
-        self.cron
-            .find_previous_occurrence(&now.with_timezone(&tz), true)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
+        self.cron.find_previous_occurrence(&now.with_timezone(&tz), true).ok().map(|t| t.with_timezone(&Utc))
     }
 
     /// The first slot strictly after `after`.
     pub fn next_after(&self, after: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
-        self.cron
-            .find_next_occurrence(&after.with_timezone(&tz), false)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
+        self.cron.find_next_occurrence(&after.with_timezone(&tz), false).ok().map(|t| t.with_timezone(&Utc))
     }
 
     /// How many slots fall in `(after, until]`, counting at most `cap`.

@@ -241,10 +241,7 @@ impl Scheduler {
     }
 
     fn find(&self, name: &str) -> Result<&Registered, JobsError> {
-        self.jobs
-            .iter()
-            .find(|r| r.spec.name == name)
-            .ok_or_else(|| JobsError::UnknownJob(name.to_owned()))
+        self.jobs.iter().find(|r| r.spec.name == name).ok_or_else(|| JobsError::UnknownJob(name.to_owned()))
     }
 
     async fn last_slot(&self, job: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -369,8 +366,8 @@ impl Scheduler {
         let job = Arc::clone(&r.job);
         let ctx = JobContext { run_id: id, scheduled_for };
         let started = std::time::Instant::now();
-        info!(parent: &span, "run started");
-        let mut handle = tokio::spawn(async move { job.run(ctx).await }.instrument(span.clone()));
+        info!(job = %spec.name, run = id, "run started");
+        let mut handle = tokio::spawn(async move { job.run(ctx).await }.instrument(span));
         let (status, error) = match tokio::time::timeout(spec.timeout, &mut handle).await {
             Ok(Ok(Ok(reported))) => {
                 counters.merge(&reported);
@@ -388,8 +385,15 @@ impl Scheduler {
         runs::finish(&self.db, id, ended, status, &counters, error.as_deref()).await?;
         let seconds = started.elapsed().as_secs_f64();
         match status {
-            RunStatus::Succeeded => info!(parent: &span, seconds, "run succeeded"),
-            _ => warn!(parent: &span, seconds, status = %status, error = error.as_deref().unwrap_or(""), "run did not succeed"),
+            RunStatus::Succeeded => info!(job = %spec.name, run = id, seconds, "run succeeded"),
+            _ => warn!(
+                job = %spec.name,
+                run = id,
+                seconds,
+                status = %status,
+                error = error.as_deref().unwrap_or(""),
+                "run did not succeed"
+            ),
         }
         Ok(runs::get(&self.db, id).await?)
     }

@@ -101,8 +101,7 @@ async fn missed_slots_of_a_skip_job_are_recorded_as_skipped_not_run() {
     let clock = clock_at(10, 5);
     let job = Arc::new(Counting::default());
     let mut s = Scheduler::new(db.clone(), &utc_config()).unwrap().with_clock(clock.clone());
-    s.register(JobSpec::new("hourly", "0 * * * *", "test").unwrap().catch_up(CatchUp::Skip), job.clone())
-        .unwrap();
+    s.register(JobSpec::new("hourly", "0 * * * *", "test").unwrap().catch_up(CatchUp::Skip), job.clone()).unwrap();
     s.tick().await.unwrap();
     clock.set(Utc.with_ymd_and_hms(2026, 11, 22, 13, 30, 0).unwrap());
     let runs = s.tick().await.unwrap();
@@ -266,8 +265,11 @@ async fn housekeeping_prunes_old_history() {
     let clock: Arc<dyn sb_core::Clock> = Arc::new(sb_core::SystemClock);
     let mut s = Scheduler::new(db.clone(), &utc_config()).unwrap();
     let hk = sb_jobs::Housekeeping::new(db.clone(), clock, 90);
-    s.register(JobSpec::new(sb_jobs::Housekeeping::NAME, sb_jobs::Housekeeping::SCHEDULE, "upkeep").unwrap(), Arc::new(hk))
-        .unwrap();
+    s.register(
+        JobSpec::new(sb_jobs::Housekeeping::NAME, sb_jobs::Housekeeping::SCHEDULE, "upkeep").unwrap(),
+        Arc::new(hk),
+    )
+    .unwrap();
     let run = s.run_now("housekeeping").await.unwrap();
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
     assert_eq!(run.counters.get("runs_pruned"), 1);

@@ -22,12 +22,6 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self {
-            url: None,
-            url_file: None,
-            max_connections: 8,
-            busy_timeout_ms: 5_000,
-            acquire_timeout_ms: 10_000,
-        }
+        Self { url: None, url_file: None, max_connections: 8, busy_timeout_ms: 5_000, acquire_timeout_ms: 10_000 }
     }
 }

@@ -47,6 +47,9 @@ pub struct PoolOptions {
     pub busy_timeout: Duration,
     /// How long to wait for a pooled connection.
     pub acquire_timeout: Duration,
+    /// PostgreSQL only: a schema of its own (created when missing) that every connection
+    /// works in, so that two domains (the store and the vault) can share a server apart.
+    pub schema: Option<String>,
 }
 
 impl Default for PoolOptions {
@@ -55,6 +58,7 @@ impl Default for PoolOptions {
             max_connections: 8,
             busy_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(10),
+            schema: None,
         }
     }
 }
@@ -65,6 +69,7 @@ impl From<&crate::StoreConfig> for PoolOptions {
             max_connections: c.max_connections.max(1),
             busy_timeout: Duration::from_millis(c.busy_timeout_ms),
             acquire_timeout: Duration::from_millis(c.acquire_timeout_ms),
+            schema: None,
         }
     }
 }
@@ -92,11 +97,27 @@ impl Db {
             Backend::Postgres => url.to_owned(),
         };
         let busy_ms = options.busy_timeout.as_millis();
+        let schema = match (&options.schema, backend) {
+            (Some(s), Backend::Postgres) => Some(checked_identifier(s)?),
+            _ => None,
+        };
+        if let Some(schema) = &schema {
+            // Created once with a throwaway connection, so pooled connections can just use it.
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.map_err(|e| {
+                StoreError::Unavailable(format!("cannot connect to {}: {}", redact_url(&url), StoreError::from(e)))
+            })?;
+            conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str()).await?;
+            let _ = sqlx::Connection::close(conn).await;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
             .after_connect(move |conn, _meta| {
+                let schema = schema.clone();
                 Box::pin(async move {
+                    if let Some(schema) = schema {
+                        conn.execute(format!("SET search_path TO {schema}").as_str()).await?;
+                    }
                     if backend == Backend::Sqlite {
                         // WAL lets readers run beside the one writer; NORMAL sync is durable
                         // at each checkpoint and safe against corruption in WAL mode.
@@ -153,16 +174,25 @@ impl Db {
     }
 }
 
+/// A schema name safe to splice into SQL: lower-case letters, digits and `_`.
+fn checked_identifier(name: &str) -> Result<String, StoreError> {
+    let ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 63;
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err(StoreError::Other(format!("`{name}` is not a valid schema name (lower-case letters, digits, _)")))
+    }
+}
+
 /// Creates the SQLite file's folder and asks the driver to create the file when missing.
 fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path != ":memory:" {
-        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create folder {}: {e}", parent.display()))
-            })?;
-        }
+    if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty() && path != ":memory:") {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create folder {}: {e}", parent.display())))?;
     }
     let mut out = format!("sqlite://{path}");
     let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();

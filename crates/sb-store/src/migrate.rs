@@ -99,17 +99,11 @@ impl Db {
     pub async fn migrate(&self, sets: &[&MigrationSet]) -> Result<usize, StoreError> {
         let mut conn = self.pool().acquire().await?;
         if self.backend() == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_lock($1)")
-                .bind(PG_MIGRATION_LOCK)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
         }
         let result = self.migrate_on(&mut conn, sets).await;
         if self.backend() == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(PG_MIGRATION_LOCK)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await?;
         }
         result
     }
@@ -209,4 +203,3 @@ async fn applied_migrations(conn: &mut AnyConnection) -> Result<Vec<(String, i64
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
 }
-

@@ -118,7 +118,10 @@ mod tests {
     #[test]
     fn the_database_name_is_replaced_in_a_url() {
         assert_eq!(super::replace_database("postgres://p@h:5432/postgres", "t1"), "postgres://p@h:5432/t1");
-        assert_eq!(super::replace_database("postgres://p@h/x?sslmode=disable", "t1"), "postgres://p@h/t1?sslmode=disable");
+        assert_eq!(
+            super::replace_database("postgres://p@h/x?sslmode=disable", "t1"),
+            "postgres://p@h/t1?sslmode=disable"
+        );
         assert_eq!(super::replace_database("postgres://p@h", "t1"), "postgres://p@h/t1");
     }
 }

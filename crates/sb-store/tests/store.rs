@@ -45,10 +45,7 @@ async fn a_migration_changed_after_it_was_applied_is_reported() {
     db.migrate(&[&SET]).await.unwrap();
     static EDITED: MigrationSet = MigrationSet {
         domain: "test",
-        migrations: &[
-            Migration { sqlite: "SELECT 1;", postgres: "SELECT 1;", ..PEOPLE_V1 },
-            PEOPLE_V2,
-        ],
+        migrations: &[Migration { sqlite: "SELECT 1;", postgres: "SELECT 1;", ..PEOPLE_V1 }, PEOPLE_V2],
     };
     let status = db.migration_status(&[&EDITED]).await.unwrap();
     assert_eq!(status[0].state, MigrationState::Changed);
@@ -100,12 +97,8 @@ async fn a_missing_row_is_not_found() {
 #[tokio::test]
 async fn placeholders_bind_by_number_on_both_backends() {
     let db = TestDb::new().await;
-    let row = sqlx::query("SELECT $2 || '-' || $1 AS s")
-        .bind("first")
-        .bind("second")
-        .fetch_one(db.pool())
-        .await
-        .unwrap();
+    let row =
+        sqlx::query("SELECT $2 || '-' || $1 AS s").bind("first").bind("second").fetch_one(db.pool()).await.unwrap();
     assert_eq!(row.get::<String, _>("s"), "second-first");
 }
 
@@ -115,10 +108,7 @@ async fn a_write_transaction_rolls_back_when_dropped() {
     db.migrate(&[&SET]).await.unwrap();
     {
         let mut tx = db.begin_write().await.unwrap();
-        sqlx::query("INSERT INTO test_people (id, email) VALUES (1, 'x@example.org')")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        sqlx::query("INSERT INTO test_people (id, email) VALUES (1, 'x@example.org')").execute(&mut *tx).await.unwrap();
     }
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM test_people").fetch_one(db.pool()).await.unwrap();
     assert_eq!(n, 0);
@@ -137,10 +127,7 @@ async fn sqlite_runs_in_wal_mode_with_foreign_keys() {
 #[tokio::test]
 async fn an_unreachable_server_is_unavailable_and_its_password_is_not_shown() {
     let url = "postgres://sb:hunter2@127.0.0.1:1/sb";
-    let options = sb_store::PoolOptions {
-        acquire_timeout: std::time::Duration::from_secs(2),
-        ..Default::default()
-    };
+    let options = sb_store::PoolOptions { acquire_timeout: std::time::Duration::from_secs(2), ..Default::default() };
     let err = sb_store::Db::connect_with(url, &options).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     assert!(!err.to_string().contains("hunter2"), "{err}");

@@ -1,0 +1,535 @@
+//! The vault: the only place where personal data and its tokens meet.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::{Arc, Mutex, RwLock};
+
+use sb_store::sqlx::{self, Row};
+use sb_store::{Db, StoreError, time};
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use crate::audit::{self, NewEntry};
+use crate::cache::TokenCache;
+use crate::crypto::{self, Key};
+use crate::ff1::Ff1;
+use crate::keys::{Keyring, MasterKey};
+use crate::subject::{self, Subject};
+use crate::{Method, PiiKind, Principal, PrivacyConfig, PrivacyError};
+
+/// Rows per multi-row statement: 400 × 7 columns stays far below both engines' bind limits.
+const CHUNK: usize = 400;
+/// Longest purpose accepted for a reveal.
+const MAX_PURPOSE: usize = 500;
+/// Prefix of values encrypted with the `encrypt` method.
+const ENCRYPTED_PREFIX: &str = "enc1";
+
+/// A value revealed to a permitted principal; the cleartext stays secret until exposed.
+#[derive(Debug)]
+pub struct Revealed {
+    /// What kind of data it is.
+    pub kind: PiiKind,
+    /// The cleartext.
+    pub value: SecretString,
+}
+
+/// The privacy vault over its own database.
+pub struct Vault {
+    pub(crate) db: Db,
+    pub(crate) master: MasterKey,
+    pub(crate) keys: RwLock<Arc<Keyring>>,
+    pub(crate) config: PrivacyConfig,
+    pub(crate) cache: TokenCache,
+    subject_keys: Mutex<HashMap<i64, Key>>,
+}
+
+/// A token about to be inserted.
+struct NewToken {
+    miss: usize,
+    token: String,
+    fp: Vec<u8>,
+    sid: i64,
+    sealed: Vec<u8>,
+}
+
+struct Miss<'a> {
+    value: &'a str,
+    subject: &'a Subject,
+    cache_key: u128,
+    slots: Vec<usize>,
+    found: Option<(Arc<str>, i64)>,
+}
+
+impl Vault {
+    /// Opens the vault on `db` (its own database), applying its migrations and creating its
+    /// keys on first use. Fails when `master` is not the key the vault was made with.
+    pub async fn open(db: Db, master: MasterKey, config: PrivacyConfig) -> Result<Self, PrivacyError> {
+        db.migrate(&[&crate::MIGRATIONS]).await?;
+        let keys = Keyring::load(&db, &master).await?;
+        Ok(Self {
+            db,
+            master,
+            keys: RwLock::new(Arc::new(keys)),
+            cache: TokenCache::new(config.cache_capacity.max(16)),
+            config,
+            subject_keys: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub(crate) fn keys(&self) -> Arc<Keyring> {
+        Arc::clone(&self.keys.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub(crate) async fn reload_keys(&self) -> Result<(), PrivacyError> {
+        let fresh = Keyring::load(&self.db, &self.master).await?;
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
+        Ok(())
+    }
+
+    /// The vault's database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The configured method for `kind`.
+    pub fn method(&self, kind: PiiKind) -> Method {
+        self.config.method(kind)
+    }
+
+    /// Applies `kind`'s policy to one value: a token, an FF1 ciphertext, an encrypted value,
+    /// an HMAC, a generalised value, or `None` when the policy drops it.
+    pub async fn protect(&self, kind: PiiKind, value: &str, subject: &Subject) -> Result<Option<String>, PrivacyError> {
+        Ok(match self.method(kind) {
+            Method::Token => Some(self.tokenize(kind, value, subject).await?.to_string()),
+            Method::Fpe => Some(self.fpe_encrypt(kind, kind.as_str(), value)?),
+            Method::Encrypt => Some(self.encrypt(kind, value, subject).await?),
+            Method::Hmac => Some(self.hmac(kind, value)),
+            Method::Drop => None,
+            Method::Generalize => Some(crate::generalize(kind, value)?),
+        })
+    }
+
+    /// The token of one value (see [`Vault::tokenize_batch`]).
+    pub async fn tokenize(&self, kind: PiiKind, value: &str, subject: &Subject) -> Result<Arc<str>, PrivacyError> {
+        let mut out = self.tokenize_batch(kind, &[(value, subject)]).await?;
+        Ok(out.pop().expect("one token per value"))
+    }
+
+    /// The tokens of many values, in order. A value seen before gets its token back (from
+    /// memory when recently used, else through its fingerprint in the vault); a new value
+    /// gets a new random token, stored encrypted under `subject`'s key. An other-party
+    /// number that is one of our customers' lines gets that line's token.
+    pub async fn tokenize_batch(
+        &self,
+        kind: PiiKind,
+        items: &[(&str, &Subject)],
+    ) -> Result<Vec<Arc<str>>, PrivacyError> {
+        let mut out: Vec<Option<Arc<str>>> = vec![None; items.len()];
+        let mut misses: Vec<Miss<'_>> = Vec::new();
+        let mut index: HashMap<u128, usize> = HashMap::new();
+        for (i, (value, subject)) in items.iter().enumerate() {
+            let cache_key = self.cache.key(kind, subject.scope(kind), value);
+            if let Some(t) = self.cache.get(cache_key) {
+                out[i] = Some(t);
+                continue;
+            }
+            match index.entry(cache_key) {
+                Entry::Occupied(e) => misses[*e.get()].slots.push(i),
+                Entry::Vacant(e) => {
+                    e.insert(misses.len());
+                    misses.push(Miss { value, subject, cache_key, slots: vec![i], found: None });
+                }
+            }
+        }
+        if !misses.is_empty() {
+            self.resolve(kind, &mut misses).await?;
+        }
+        for m in misses {
+            let (token, subject) = m.found.expect("resolve fills every miss");
+            self.cache.insert(m.cache_key, Arc::clone(&token), subject);
+            for s in m.slots {
+                out[s] = Some(Arc::clone(&token));
+            }
+        }
+        Ok(out.into_iter().map(|t| t.expect("every slot filled")).collect())
+    }
+
+    /// Finds existing tokens of `misses` by fingerprint, and creates the rest.
+    async fn resolve(&self, kind: PiiKind, misses: &mut [Miss<'_>]) -> Result<(), PrivacyError> {
+        let keys = self.keys();
+        if kind == PiiKind::OtherParty {
+            // Calls between our own customers keep the customer's line token.
+            let fps: Vec<Vec<Vec<u8>>> =
+                misses.iter().map(|m| fingerprints(&keys, PiiKind::Msisdn, "", m.value)).collect();
+            let found = self.lookup(PiiKind::Msisdn, &fps).await?;
+            for (m, f) in misses.iter_mut().zip(found) {
+                m.found = f;
+            }
+        }
+        let fps: Vec<Vec<Vec<u8>>> =
+            misses
+                .iter()
+                .map(|m| {
+                    if m.found.is_some() {
+                        Vec::new()
+                    } else {
+                        fingerprints(&keys, kind, m.subject.scope(kind), m.value)
+                    }
+                })
+                .collect();
+        let found = self.lookup(kind, &fps).await?;
+        for (m, f) in misses.iter_mut().zip(found) {
+            if m.found.is_none() {
+                m.found = f;
+            }
+        }
+        if misses.iter().all(|m| m.found.is_some()) {
+            return Ok(());
+        }
+        self.create(kind, &keys, misses).await
+    }
+
+    /// Token and subject of each fingerprint set, where one exists.
+    async fn lookup(&self, kind: PiiKind, fps: &[Vec<Vec<u8>>]) -> Result<Vec<Option<(Arc<str>, i64)>>, PrivacyError> {
+        let mut by_fp: HashMap<Vec<u8>, (Arc<str>, i64)> = HashMap::new();
+        let all: Vec<&Vec<u8>> = fps.iter().flatten().collect();
+        for chunk in all.chunks(CHUNK) {
+            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT token, fingerprint, subject_id FROM vault_tokens WHERE kind = $1 AND fingerprint IN ({})",
+                placeholders.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(kind.as_str());
+            for fp in chunk {
+                q = q.bind((*fp).clone());
+            }
+            for row in q.fetch_all(self.db.pool()).await.map_err(StoreError::from)? {
+                let token: String = row.try_get(0).map_err(StoreError::from)?;
+                let fp: Vec<u8> = row.try_get(1).map_err(StoreError::from)?;
+                let subject: i64 = row.try_get(2).map_err(StoreError::from)?;
+                by_fp.insert(fp, (Arc::from(token), subject));
+            }
+        }
+        Ok(fps.iter().map(|set| set.iter().find_map(|fp| by_fp.get(fp).cloned())).collect())
+    }
+
+    /// New tokens for the misses still unresolved, in one write transaction.
+    async fn create(&self, kind: PiiKind, keys: &Keyring, misses: &mut [Miss<'_>]) -> Result<(), PrivacyError> {
+        let now = time::to_ms(chrono::Utc::now());
+        let mut tx = self.db.begin_write().await?;
+        let mut subjects: HashMap<&Subject, (i64, Key)> = HashMap::new();
+        let mut rows: Vec<NewToken> = Vec::new();
+        for (i, m) in misses.iter().enumerate().filter(|(_, m)| m.found.is_none()) {
+            let (sid, key) = match (m.subject, subjects.get(m.subject)) {
+                (Subject::Provisional, _) | (_, None) => {
+                    let (sid, key) = subject::get_or_create(&mut tx, keys, m.subject).await?;
+                    if *m.subject != Subject::Provisional {
+                        subjects.insert(m.subject, (sid, key.clone()));
+                    }
+                    (sid, key)
+                }
+                (_, Some((sid, key))) => (*sid, key.clone()),
+            };
+            let token = format!("{}_{}", kind.token_prefix(), crypto::random_token_body());
+            let fp = fingerprint(keys.current().fingerprint_key(kind), m.subject.scope(kind), m.value).to_vec();
+            let sealed = crypto::seal(&key, m.value.as_bytes(), token.as_bytes());
+            rows.push(NewToken { miss: i, token, fp, sid, sealed });
+        }
+        let mut lost: Vec<usize> = Vec::new();
+        for chunk in rows.chunks(CHUNK) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let b = r * 7;
+                    format!("(${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7)
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO vault_tokens (token, kind, fp_version, fingerprint, subject_id, value, created_at_ms) VALUES {} \
+                 ON CONFLICT (kind, fingerprint) DO NOTHING RETURNING token",
+                values.join(", ")
+            );
+            let mut q = sqlx::query_scalar::<_, String>(&sql);
+            for r in chunk {
+                q = q
+                    .bind(r.token.clone())
+                    .bind(kind.as_str())
+                    .bind(keys.current)
+                    .bind(r.fp.clone())
+                    .bind(r.sid)
+                    .bind(r.sealed.clone())
+                    .bind(now);
+            }
+            let inserted: std::collections::HashSet<String> =
+                q.fetch_all(&mut *tx).await.map_err(StoreError::from)?.into_iter().collect();
+            for r in chunk {
+                if inserted.contains(&r.token) {
+                    misses[r.miss].found = Some((Arc::from(r.token.as_str()), r.sid));
+                } else {
+                    lost.push(r.miss);
+                }
+            }
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        if !lost.is_empty() {
+            // Another process tokenised the same values meanwhile: take its tokens.
+            let fps: Vec<Vec<Vec<u8>>> = lost
+                .iter()
+                .map(|&i| fingerprints(keys, kind, misses[i].subject.scope(kind), misses[i].value))
+                .collect();
+            for (&i, f) in lost.iter().zip(self.lookup(kind, &fps).await?) {
+                misses[i].found = Some(f.ok_or(PrivacyError::Corrupt("a token vanished while it was created"))?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Encrypts `value` under `subject`'s key: `enc1.<kind>.<subject>.<hex>`. Revealable by
+    /// permitted principals; unreadable for ever once the subject is erased.
+    pub async fn encrypt(&self, kind: PiiKind, value: &str, subject: &Subject) -> Result<String, PrivacyError> {
+        let keys = self.keys();
+        let mut tx = self.db.begin_write().await?;
+        let (sid, key) = subject::get_or_create(&mut tx, &keys, subject).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        let sealed = crypto::seal(&key, value.as_bytes(), kind.as_str().as_bytes());
+        Ok(format!("{ENCRYPTED_PREFIX}.{}.{sid}.{}", kind.as_str(), hex::encode(sealed)))
+    }
+
+    /// FF1 of `value` (digits), keeping `privacy.fpe_keep_digits` leading digits; `field`
+    /// is the tweak, so the same number in two fields encrypts differently.
+    pub fn fpe_encrypt(&self, kind: PiiKind, field: &str, value: &str) -> Result<String, PrivacyError> {
+        Ff1::new(self.keys().ff1_key(kind)).encrypt(field.as_bytes(), value, self.config.fpe_keep_digits)
+    }
+
+    /// Reverses [`Vault::fpe_encrypt`] for a permitted principal with a purpose; audited.
+    pub async fn fpe_reveal(
+        &self,
+        who: &Principal,
+        kind: PiiKind,
+        field: &str,
+        value: &str,
+        purpose: &str,
+    ) -> Result<Revealed, PrivacyError> {
+        self.authorize(who, kind, value, purpose).await?;
+        let clear =
+            Ff1::new(self.keys().ff1_key(kind)).decrypt(field.as_bytes(), value, self.config.fpe_keep_digits)?;
+        self.record_reveal(who, kind, value, purpose).await?;
+        Ok(Revealed { kind, value: SecretString::from(clear) })
+    }
+
+    /// Keyed, one-way: `h.<prefix>.<26 chars>`; equal values give equal outputs, nothing
+    /// gives the value back.
+    pub fn hmac(&self, kind: PiiKind, value: &str) -> String {
+        let mac = crypto::hmac(self.keys().hmac_key(kind), &[value.as_bytes()]);
+        const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+        let mut n = u128::from_be_bytes(mac[..16].try_into().expect("16 bytes"));
+        let mut body = [0u8; 26];
+        for c in body.iter_mut().rev() {
+            *c = ALPHABET[(n & 31) as usize];
+            n >>= 5;
+        }
+        format!("h.{}.{}", kind.token_prefix(), String::from_utf8_lossy(&body))
+    }
+
+    /// Gives back the cleartext behind a token (`msi_…`) or an encrypted value (`enc1.…`) to
+    /// a principal holding `privacy.reveal.<kind>`, for a stated purpose. Every reveal and
+    /// every refusal is audited; if the audit entry cannot be written, nothing is revealed.
+    pub async fn reveal(&self, who: &Principal, handle: &str, purpose: &str) -> Result<Revealed, PrivacyError> {
+        let kind =
+            handle_kind(handle).ok_or_else(|| PrivacyError::Invalid("not a token or an encrypted value".into()))?;
+        self.authorize(who, kind, handle, purpose).await?;
+        let clear = match self.open_handle(kind, handle).await? {
+            Some(c) => c,
+            None => {
+                self.audit(who, "reveal", Some(kind), Some(handle), Some(purpose), "not_found", None).await?;
+                return Err(PrivacyError::UnknownToken);
+            }
+        };
+        self.record_reveal(who, kind, handle, purpose).await?;
+        let text =
+            String::from_utf8(clear.to_vec()).map_err(|_| PrivacyError::Corrupt("a stored value is not text"))?;
+        Ok(Revealed { kind, value: SecretString::from(text) })
+    }
+
+    async fn authorize(&self, who: &Principal, kind: PiiKind, target: &str, purpose: &str) -> Result<(), PrivacyError> {
+        let purpose = purpose.trim();
+        let refusal = if !who.can(&kind.reveal_permission()) {
+            Some(format!("{} lacks permission {}", who.id, kind.reveal_permission()))
+        } else if purpose.is_empty() {
+            Some("no purpose stated".to_owned())
+        } else if purpose.len() > MAX_PURPOSE {
+            Some(format!("the purpose is longer than {MAX_PURPOSE} characters"))
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            let purpose = (!purpose.is_empty()).then_some(purpose);
+            self.audit(who, "reveal", Some(kind), Some(target), purpose, "refused", Some(&reason)).await?;
+            return Err(PrivacyError::Denied(reason));
+        }
+        Ok(())
+    }
+
+    async fn record_reveal(
+        &self,
+        who: &Principal,
+        kind: PiiKind,
+        target: &str,
+        purpose: &str,
+    ) -> Result<(), PrivacyError> {
+        self.audit(who, "reveal", Some(kind), Some(target), Some(purpose.trim()), "revealed", None).await
+    }
+
+    /// Appends one audit entry in its own transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn audit(
+        &self,
+        who: &Principal,
+        action: &str,
+        kind: Option<PiiKind>,
+        target: Option<&str>,
+        purpose: Option<&str>,
+        outcome: &str,
+        detail: Option<&str>,
+    ) -> Result<(), PrivacyError> {
+        let keys = self.keys();
+        let entry =
+            NewEntry { actor: &who.id, action, kind: kind.map(PiiKind::as_str), target, purpose, outcome, detail };
+        let result = async {
+            let mut tx = self.db.begin_write().await?;
+            audit::append(&mut tx, self.db.backend(), &keys.audit, entry).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        }
+        .await;
+        result.map_err(|e| PrivacyError::AuditUnavailable(e.to_string()))
+    }
+
+    async fn open_handle(&self, kind: PiiKind, handle: &str) -> Result<Option<Zeroizing<Vec<u8>>>, PrivacyError> {
+        if let Some(rest) = handle.strip_prefix(ENCRYPTED_PREFIX).and_then(|r| r.strip_prefix('.')) {
+            let mut parts = rest.splitn(3, '.');
+            let (_, sid, hex_ct) = (parts.next(), parts.next(), parts.next());
+            let sid: i64 =
+                sid.and_then(|s| s.parse().ok()).ok_or(PrivacyError::Invalid("malformed encrypted value".into()))?;
+            let sealed = hex::decode(hex_ct.unwrap_or_default())
+                .map_err(|_| PrivacyError::Invalid("malformed encrypted value".into()))?;
+            let Some(key) = self.subject_key(sid).await? else { return Ok(None) };
+            return crypto::open(&key, &sealed, kind.as_str().as_bytes()).map(Some);
+        }
+        let row = sqlx::query("SELECT subject_id, value FROM vault_tokens WHERE token = $1")
+            .bind(handle)
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        let Some(row) = row else { return Ok(None) };
+        let sid: i64 = row.try_get(0).map_err(StoreError::from)?;
+        let sealed: Vec<u8> = row.try_get(1).map_err(StoreError::from)?;
+        let Some(key) = self.subject_key(sid).await? else { return Ok(None) };
+        crypto::open(&key, &sealed, handle.as_bytes()).map(Some)
+    }
+
+    /// A subject's data key, `None` once erased.
+    pub(crate) async fn subject_key(&self, sid: i64) -> Result<Option<Key>, PrivacyError> {
+        if let Some(k) = self.subject_keys.lock().unwrap_or_else(|p| p.into_inner()).get(&sid) {
+            return Ok(Some(k.clone()));
+        }
+        let row = sqlx::query("SELECT key_version, wrapped_key FROM vault_subjects WHERE id = $1")
+            .bind(sid)
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        let Some(row) = row else { return Ok(None) };
+        let version: Option<i64> = row.try_get(0).map_err(StoreError::from)?;
+        let wrapped: Option<Vec<u8>> = row.try_get(1).map_err(StoreError::from)?;
+        let (Some(version), Some(wrapped)) = (version, wrapped) else { return Ok(None) };
+        let key = crypto::unwrap(&self.keys().version(version)?.kek, &wrapped)?;
+        let mut cache = self.subject_keys.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= 100_000 {
+            cache.clear();
+        }
+        cache.insert(sid, key.clone());
+        Ok(Some(key))
+    }
+
+    /// Forgets cached tokens and keys of destroyed subjects.
+    pub(crate) fn forget(&self, subjects: &[i64]) {
+        self.cache.forget_subjects(subjects);
+        let mut keys = self.subject_keys.lock().unwrap_or_else(|p| p.into_inner());
+        for s in subjects {
+            keys.remove(s);
+        }
+    }
+
+    /// Moves a value tokenised under a provisional subject to its customer, keeping its
+    /// token (so the lake stays consistent) and re-encrypting it under the customer's key.
+    /// A value already owned by a customer is left alone. Returns whether it moved.
+    pub async fn link(&self, kind: PiiKind, value: &str, customer: &str) -> Result<bool, PrivacyError> {
+        let keys = self.keys();
+        let fps = fingerprints(&keys, kind, "", value);
+        let Some((token, sid)) = self.lookup(kind, &[fps]).await?.pop().flatten() else {
+            return Ok(false);
+        };
+        let owner_kind: Option<String> = sqlx::query_scalar("SELECT kind FROM vault_subjects WHERE id = $1")
+            .bind(sid)
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        if owner_kind.as_deref() != Some("provisional") {
+            return Ok(false);
+        }
+        let mut tx = self.db.begin_write().await?;
+        let (customer_sid, customer_key) =
+            subject::get_or_create(&mut tx, &keys, &Subject::Customer(customer.to_owned())).await?;
+        let sealed = crypto::seal(&customer_key, value.as_bytes(), token.as_bytes());
+        sqlx::query("UPDATE vault_tokens SET subject_id = $1, value = $2 WHERE token = $3")
+            .bind(customer_sid)
+            .bind(sealed)
+            .bind(token.as_ref())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        // The provisional subject held only this value: destroy it with its key.
+        sqlx::query("DELETE FROM vault_subjects WHERE id = $1 AND kind = 'provisional' AND NOT EXISTS (SELECT 1 FROM vault_tokens WHERE subject_id = $1)")
+            .bind(sid)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.forget(&[sid]);
+        self.cache.insert(self.cache.key(kind, "", value), token, customer_sid);
+        Ok(true)
+    }
+
+    /// Entries in the token cache now (for metrics and tests).
+    pub fn cached_tokens(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// The audit log, newest first.
+    pub async fn audit_log(&self, before: Option<i64>, limit: u32) -> Result<Vec<audit::AuditEntry>, PrivacyError> {
+        Ok(audit::list(&self.db, before, i64::from(limit)).await?)
+    }
+
+    /// Checks the whole audit chain.
+    pub async fn verify_audit(&self) -> Result<audit::AuditReport, PrivacyError> {
+        audit::verify(&self.db, &self.keys().audit).await
+    }
+}
+
+fn fingerprint(key: &[u8; 32], scope: &str, value: &str) -> [u8; 32] {
+    crypto::hmac(key, &[scope.as_bytes(), value.as_bytes()])
+}
+
+/// The value's fingerprint under every live root version (one, or two during a rotation).
+fn fingerprints(keys: &Keyring, kind: PiiKind, scope: &str, value: &str) -> Vec<Vec<u8>> {
+    keys.versions.values().map(|v| fingerprint(v.fingerprint_key(kind), scope, value).to_vec()).collect()
+}
+
+/// The kind a token or encrypted value stands for.
+pub fn handle_kind(handle: &str) -> Option<PiiKind> {
+    if let Some(rest) = handle.strip_prefix(ENCRYPTED_PREFIX).and_then(|r| r.strip_prefix('.')) {
+        return rest.split('.').next()?.parse().ok();
+    }
+    let (prefix, body) = handle.split_once('_')?;
+    (body.len() == 26).then_some(())?;
+    PiiKind::from_token_prefix(prefix)
+}

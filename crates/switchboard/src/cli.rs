@@ -1,0 +1,162 @@
+//! The command line: `switchboard [GLOBAL FLAGS] <domain> <verb>`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Switchboard: customer operations for mobile operators and utilities.
+///
+/// Exit codes: 0 success, 1 the command failed, 2 usage or configuration error.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Config file [default: ./switchboard.toml when it exists].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory; wins over `data_dir` in the config and environment [default: ./data].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The domains.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented switchboard.toml and create the data directory and store.
+    Init(InitArgs),
+    /// Show the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage the operational database.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// List, run and inspect scheduled jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Run the demo operator end to end, or generate operator data.
+    Demo(Box<DemoArgs>),
+}
+
+/// `switchboard init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Overwrite an existing config file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `switchboard config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (defaults, file, environment, flags), secrets masked.
+    Show,
+}
+
+/// `switchboard db …`.
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply pending migrations (also done on every start).
+    Migrate,
+    /// Show each migration and whether it is applied.
+    Status,
+}
+
+/// `switchboard jobs …`.
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Every job with its schedule, next run and last run.
+    List,
+    /// Run a job now, whatever its schedule.
+    Run {
+        /// The job's name, as in `jobs list`.
+        name: String,
+    },
+    /// Past runs, newest first.
+    History {
+        /// Only this job's runs.
+        name: Option<String>,
+        /// How many runs to show.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+/// `switchboard demo [generate …]`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DemoArgs {
+    /// Generate operator data only.
+    #[command(subcommand)]
+    pub command: Option<DemoCommand>,
+    /// Folder of the demo operator (generated data and Switchboard's data directory).
+    #[arg(long, default_value = "demo")]
+    pub dir: PathBuf,
+    /// Seed of the generated operator; the same seed gives the same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Customers of the demo operator.
+    #[arg(long, default_value_t = 1000)]
+    pub customers: u32,
+    /// Hours of usage files.
+    #[arg(long, default_value_t = 24)]
+    pub hours: u32,
+}
+
+/// `switchboard demo generate`.
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Generate a deterministic operator: CRM source database and hourly usage files.
+    Generate(GenerateArgs),
+}
+
+/// Options of the operator data generator.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Seed; the same seed and options give byte-identical output.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Number of customers.
+    #[arg(long, default_value_t = 1000)]
+    pub customers: u32,
+    /// Number of hourly usage files.
+    #[arg(long, default_value_t = 24)]
+    pub hours: u32,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Target total of usage records (scales activity per line) [default: natural volume].
+    #[arg(long)]
+    pub records: Option<u64>,
+    /// First hour, RFC 3339 [default: 2026-11-22T00:00:00+01:00].
+    #[arg(long)]
+    pub start: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// URL of the source (CRM) database to create [default: sqlite file OUT/source.db].
+    #[arg(long, value_name = "URL")]
+    pub source_db: Option<String>,
+    /// Name of the mediation source in file names.
+    #[arg(long, default_value = "MED01")]
+    pub source_name: String,
+    /// Write gzip-compressed files (.cdr.gz).
+    #[arg(long)]
+    pub gzip: bool,
+    /// Share of records repeated with the same record id.
+    #[arg(long)]
+    pub duplicate_record_rate: Option<f64>,
+    /// Share of files delivered twice under another name.
+    #[arg(long)]
+    pub duplicate_file_rate: Option<f64>,
+    /// Share of malformed rows.
+    #[arg(long)]
+    pub malformed_rate: Option<f64>,
+    /// Share of records belonging to an earlier hour than their file.
+    #[arg(long)]
+    pub late_rate: Option<f64>,
+    /// Worker threads [default: all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+}

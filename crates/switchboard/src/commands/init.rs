@@ -1,0 +1,52 @@
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::app;
+use crate::cli::InitArgs;
+use crate::config::{Config, DEFAULT_FILE, Sources, TEMPLATE};
+use crate::output::Output;
+
+pub async fn run(args: &InitArgs, sources: &Sources, config: &Config, out: Output) -> anyhow::Result<()> {
+    let path = sources.file.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_FILE));
+    let wrote_config = if path.exists() && !args.force {
+        false
+    } else {
+        let mut text = TEMPLATE.to_owned();
+        if sources.data_dir.is_some() {
+            let dir = config.data_dir.display().to_string();
+            text = text.replacen("data_dir = \"data\"", &format!("data_dir = {}", toml_string(&dir)), 1);
+        }
+        sb_core::fs::write_atomically(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+        true
+    };
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let db = app::open_store(config).await?;
+    let migrated = db.is_migrated(&app::migrations()).await?;
+    db.close().await;
+
+    if out.json {
+        return out.json(&serde_json::json!({
+            "config_file": path,
+            "config_written": wrote_config,
+            "data_dir": config.data_dir,
+            "store": sb_store::redact_url(&config.store_url()),
+            "migrated": migrated,
+        }));
+    }
+    let config_line = if wrote_config {
+        format!("wrote {}", path.display())
+    } else {
+        format!("kept the existing {} (use --force to overwrite it)", path.display())
+    };
+    out.text(&format!(
+        "{config_line}\ndata directory {} ready\nstore {} migrated\n\nNext: `switchboard jobs list`, or `switchboard demo` for a demo operator.",
+        config.data_dir.display(),
+        sb_store::redact_url(&config.store_url()),
+    ))
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
