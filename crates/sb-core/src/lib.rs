@@ -18,6 +18,7 @@
 pub mod clock;
 pub mod fs;
 pub mod ids;
+pub mod monitor;
 pub mod secret;
 pub mod usage;
 
