@@ -1,15 +1,18 @@
-//! Wiring: the store with every domain's migrations, and the scheduler with every job.
+//! Wiring: the store with every domain's migrations, the vault, and the scheduler with
+//! every job.
 
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use sb_core::{Clock, SystemClock};
-use sb_jobs::{Housekeeping, JobSpec, Scheduler};
-use sb_store::{Db, MigrationSet};
+use sb_jobs::{Counters, Housekeeping, Job, JobContext, JobResult, JobSpec, Scheduler};
+use sb_privacy::Vault;
+use sb_store::{Db, MigrationSet, PoolOptions};
 
 use crate::config::Config;
 
-/// Every domain's migrations, in dependency order.
+/// Every domain's migrations of the operational store, in dependency order. (The vault's
+/// live in its own database and are applied by `Vault::open`.)
 pub fn migrations() -> Vec<&'static MigrationSet> {
     vec![&sb_jobs::MIGRATIONS]
 }
@@ -32,15 +35,59 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
+/// Opens the vault. With the embedded defaults, a missing master key file is created in the
+/// data directory (mode 0600) — a vault made under another key still refuses to open.
+pub async fn open_vault(config: &Config) -> anyhow::Result<Vault> {
+    if config.privacy.master_key.is_none() && config.privacy.master_key_file.is_none() {
+        let path = config.master_key_file();
+        if sb_privacy::ensure_master_key_file(&path)? {
+            tracing::warn!(path = %path.display(), "created a new master key: back it up, the vault cannot be opened without it");
+        }
+    }
+    let master = sb_privacy::load_master_key(&config.privacy, &config.data_dir)?;
+    let url = config.vault_url();
+    let options = PoolOptions { schema: config.vault_schema(), ..PoolOptions::from(&config.store) };
+    let db = Db::connect_with(&url, &options)
+        .await
+        .with_context(|| format!("opening the vault at {}", sb_store::redact_url(&url)))?;
+    Vault::open(db, master, config.privacy.clone()).await.context("opening the vault")
+}
+
 /// The scheduler with every job Switchboard has, overrides applied and checked.
-pub fn scheduler(db: &Db, config: &Config) -> anyhow::Result<Scheduler> {
+pub fn scheduler(db: &Db, vault: &Arc<Vault>, config: &Config) -> anyhow::Result<Scheduler> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut s = Scheduler::new(db.clone(), &config.jobs)?;
     s.register(
         JobSpec::new(Housekeeping::NAME, Housekeeping::SCHEDULE, "Prunes old job history; optimises the SQLite store")?
             .timeout(std::time::Duration::from_secs(600)),
-        Arc::new(Housekeeping::new(db.clone(), clock, config.jobs.history_days)),
+        Arc::new(Housekeeping::new(db.clone(), Arc::clone(&clock), config.jobs.history_days)),
+    )?;
+    s.register(
+        JobSpec::new(
+            "privacy.retention",
+            "15 2 * * *",
+            "Destroys other-party numbers of non-customers past their retention period",
+        )?
+        .timeout(std::time::Duration::from_secs(1800)),
+        Arc::new(Retention { vault: Arc::clone(vault), clock }),
     )?;
     s.check_overrides()?;
     Ok(s)
+}
+
+/// The retention job: `Vault::apply_retention` on the clock.
+struct Retention {
+    vault: Arc<Vault>,
+    clock: Arc<dyn Clock>,
+}
+
+#[async_trait::async_trait]
+impl Job for Retention {
+    async fn run(&self, _ctx: JobContext) -> JobResult {
+        let report = self.vault.apply_retention(self.clock.now()).await?;
+        let mut c = Counters::default();
+        c.add("months_destroyed", report.months.len() as i64);
+        c.add("tokens_destroyed", report.tokens_destroyed);
+        Ok(c)
+    }
 }

@@ -38,6 +38,9 @@ pub enum Command {
     /// List, run and inspect scheduled jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Protect personal data: reveal, erase, audit, rotate keys, encrypt files, scan for leaks.
+    #[command(subcommand)]
+    Privacy(PrivacyCommand),
     /// Run the demo operator end to end, or generate operator data.
     Demo(Box<DemoArgs>),
 }
@@ -82,6 +85,87 @@ pub enum JobsCommand {
         name: Option<String>,
         /// How many runs to show.
         #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+/// `switchboard privacy …`. Run from a shell that holds the master key, these act as the
+/// principal `cli:<user>` with every privacy permission; each action is still audited.
+#[derive(Debug, Subcommand)]
+pub enum PrivacyCommand {
+    /// Show the cleartext behind a token or encrypted value, for a stated purpose (audited).
+    Reveal {
+        /// The token (`msi_…`) or encrypted value (`enc1.…`).
+        handle: String,
+        /// Why it is needed; recorded in the audit log.
+        #[arg(long)]
+        purpose: String,
+    },
+    /// Erase a customer (right to be forgotten): destroys their key, fingerprints and mappings.
+    Erase {
+        /// The operator's customer id.
+        #[arg(long)]
+        customer: String,
+    },
+    /// Erasure receipts, newest first.
+    Receipts {
+        /// How many to show.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Key versions and what still uses them.
+    Keys,
+    /// Add a root key version and rewrap every subject key and fingerprint onto it.
+    Rotate,
+    /// Finish an interrupted rotation (rewrap what is still on older versions).
+    Rewrap,
+    /// Destroy an old root key version once nothing uses it.
+    Retire {
+        /// The version to retire.
+        #[arg(long)]
+        version: i64,
+    },
+    /// Encrypt a file with age to the configured recipients (or --recipient).
+    EncryptFile {
+        /// The cleartext file.
+        input: PathBuf,
+        /// The encrypted file to write.
+        output: PathBuf,
+        /// An age recipient (`age1…`); repeatable. Default: privacy.file_recipients.
+        #[arg(long)]
+        recipient: Vec<String>,
+    },
+    /// Decrypt an age file with an identity file.
+    DecryptFile {
+        /// The encrypted file.
+        input: PathBuf,
+        /// The cleartext file to write.
+        output: PathBuf,
+        /// The age identity file. Default: privacy.files_identity.
+        #[arg(long)]
+        identity: Option<PathBuf>,
+    },
+    /// Find cleartext personal data in files and folders (CSV, Parquet, JSON, logs);
+    /// exits 1 when it finds any.
+    Scan {
+        /// Files or folders to scan.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// `switchboard privacy audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole hash chain: any edited, inserted or deleted entry is reported.
+    Verify,
+    /// The newest entries.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 50)]
         limit: u32,
     },
 }

@@ -5,6 +5,7 @@ mod db;
 mod demo;
 mod init;
 mod jobs;
+mod privacy;
 
 use crate::cli::{Cli, Command};
 use crate::config::{Config, Sources};
@@ -18,6 +19,7 @@ pub async fn dispatch(cli: Cli, sources: Sources, config: Config) -> anyhow::Res
         Command::Config(cmd) => config::run(&cmd, &config, out),
         Command::Db(cmd) => db::run(&cmd, &config, out).await,
         Command::Jobs(cmd) => jobs::run(&cmd, &config, out).await,
+        Command::Privacy(cmd) => privacy::run(cmd, &config, out).await,
         Command::Demo(args) => demo::run(*args, &sources, config, out).await,
     }
 }

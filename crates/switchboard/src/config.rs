@@ -33,6 +33,8 @@ pub struct Config {
     pub store: sb_store::StoreConfig,
     /// The scheduler.
     pub jobs: sb_jobs::JobsConfig,
+    /// The privacy vault and field policies.
+    pub privacy: sb_privacy::PrivacyConfig,
 }
 
 impl Default for Config {
@@ -42,6 +44,7 @@ impl Default for Config {
             log: LogConfig::default(),
             store: sb_store::StoreConfig::default(),
             jobs: sb_jobs::JobsConfig::default(),
+            privacy: sb_privacy::PrivacyConfig::default(),
         }
     }
 }
@@ -81,6 +84,33 @@ impl Config {
             Some(url) => url.expose_secret().to_owned(),
             None => format!("sqlite://{}", self.data_dir.join("switchboard.db").display()),
         }
+    }
+
+    /// The vault's database: `privacy.vault_url`, else `vault.db` beside a SQLite store, else
+    /// the store's PostgreSQL database (in schema `vault`, see [`Config::vault_schema`]).
+    pub fn vault_url(&self) -> String {
+        match &self.privacy.vault_url {
+            Some(url) => url.expose_secret().to_owned(),
+            None if self.store.url.is_none() || self.store_url().starts_with("sqlite:") => {
+                format!("sqlite://{}", self.data_dir.join("vault.db").display())
+            }
+            None => self.store_url(),
+        }
+    }
+
+    /// The PostgreSQL schema of the vault when it shares the store's database.
+    pub fn vault_schema(&self) -> Option<String> {
+        (self.privacy.vault_url.is_none() && self.vault_url().starts_with("postgres")).then(|| "vault".to_owned())
+    }
+
+    /// The master key file: `privacy.master_key_file`, else `master.key` in the data directory.
+    pub fn master_key_file(&self) -> PathBuf {
+        self.privacy.master_key_file.clone().unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// The age identity of Switchboard's own encrypted files.
+    pub fn files_identity(&self) -> PathBuf {
+        self.privacy.files_identity.clone().unwrap_or_else(|| self.data_dir.join("privacy").join("files.key"))
     }
 
     /// The effective config as TOML, secrets masked.
@@ -133,7 +163,17 @@ impl Sources {
 pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     let figment = sources.figment()?;
     let mut config: Config = figment.extract().map_err(|e| ConfigError(describe(e)))?;
+    if let Some(meta) = figment.find_metadata("privacy.master_key")
+        && matches!(meta.source, Some(figment::Source::File(_)))
+    {
+        return Err(ConfigError(
+            "config key `privacy.master_key` must not be in a config file: set SWITCHBOARD__PRIVACY__MASTER_KEY \
+             or privacy.master_key_file"
+                .into(),
+        ));
+    }
     resolve_secret(&mut config.store.url, config.store.url_file.as_deref(), "store.url")?;
+    resolve_secret(&mut config.privacy.vault_url, config.privacy.vault_url_file.as_deref(), "privacy.vault_url")?;
     Ok(config)
 }
 
@@ -286,6 +326,32 @@ mod tests {
             assert!(e.contains("`store.url`") && e.contains("both"), "{e}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_master_key_is_refused_from_the_config_file_and_taken_from_the_environment() {
+        Jail::expect_with(|jail| {
+            jail.create_file("switchboard.toml", "[privacy]\nmaster_key = \"00\"\n")?;
+            let e = load_in(jail).unwrap_err().to_string();
+            assert!(e.contains("privacy.master_key") && e.contains("must not be in a config file"), "{e}");
+            jail.create_file("switchboard.toml", "")?;
+            jail.set_env("SWITCHBOARD__PRIVACY__MASTER_KEY", "ab".repeat(32));
+            let c = load_in(jail).unwrap();
+            assert!(c.privacy.master_key.is_some());
+            assert!(!c.to_toml().contains("abab"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_vault_sits_beside_the_store() {
+        let c = Config::default();
+        assert_eq!(c.vault_url(), "sqlite://data/vault.db");
+        assert_eq!(c.vault_schema(), None);
+        let mut pg = Config::default();
+        pg.store.url = Some(SecretString::from("postgres://sb@db/sb"));
+        assert_eq!(pg.vault_url(), "postgres://sb@db/sb");
+        assert_eq!(pg.vault_schema().as_deref(), Some("vault"));
     }
 
     #[test]

@@ -119,3 +119,62 @@ async fn the_demo_generates_an_operator_runs_every_job_and_prints_a_summary() {
     let again = switchboard(db.dir(), db.url(), &["demo", "--dir", "d", "--customers", "40", "--hours", "2", "--json"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
 }
+
+#[tokio::test]
+async fn init_creates_a_private_master_key_and_a_files_identity() {
+    let db = TestDb::new().await;
+    let r = switchboard(db.dir(), db.url(), &["init", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["master_key_created"], true);
+    let key = db.dir().join("data/master.key");
+    assert_eq!(std::fs::read_to_string(&key).unwrap().trim().len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    assert!(v["files_recipient"].as_str().unwrap().starts_with("age1"));
+    assert!(!r.stdout.contains(std::fs::read_to_string(&key).unwrap().trim()), "the key is never printed");
+}
+
+#[tokio::test]
+async fn privacy_scan_exits_1_on_cleartext_and_0_on_clean_files() {
+    let db = TestDb::new().await;
+    std::fs::create_dir_all(db.dir().join("dirty")).unwrap();
+    std::fs::write(db.dir().join("dirty/x.csv"), "a;b\n1;393401234567\n").unwrap();
+    std::fs::create_dir_all(db.dir().join("clean")).unwrap();
+    std::fs::write(db.dir().join("clean/y.csv"), "a;b\n1;msi_0123456789abcdefghjkmnpqrs\n").unwrap();
+    let r = switchboard(db.dir(), db.url(), &["privacy", "scan", "dirty"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("x.csv") && r.stdout.contains("msisdn") && !r.stdout.contains("393401234567"));
+    assert_eq!(switchboard(db.dir(), db.url(), &["privacy", "scan", "clean"]).code, 0);
+}
+
+#[tokio::test]
+async fn files_round_trip_through_privacy_encrypt_and_decrypt() {
+    let db = TestDb::new().await;
+    std::fs::write(db.dir().join("q.csv"), "line;393401234567\n").unwrap();
+    let r = switchboard(db.dir(), db.url(), &["privacy", "encrypt-file", "q.csv", "q.csv.age"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = switchboard(db.dir(), db.url(), &["privacy", "decrypt-file", "q.csv.age", "back.csv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(std::fs::read(db.dir().join("back.csv")).unwrap(), b"line;393401234567\n");
+}
+
+#[tokio::test]
+async fn erasure_from_the_cli_is_repeatable_and_audited() {
+    let db = TestDb::new().await;
+    let r = switchboard(db.dir(), db.url(), &["privacy", "erase", "--customer", "C42"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("erased customer C42"), "{}", r.stdout);
+    let r = switchboard(db.dir(), db.url(), &["privacy", "erase", "--customer", "C42"]);
+    assert!(r.stdout.starts_with("already erased"), "{}", r.stdout);
+    let r = switchboard(db.dir(), db.url(), &["privacy", "audit", "verify"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("intact: 1 entries"), "{}", r.stdout);
+    let r =
+        switchboard(db.dir(), db.url(), &["privacy", "reveal", "msi_0123456789abcdefghjkmnpqrs", "--purpose", "test"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("unknown token"), "{}", r.stderr);
+}

@@ -48,7 +48,8 @@ async fn full_demo(args: &DemoArgs, sources: &Sources, mut config: Config, out: 
     let generate_seconds = started.elapsed().as_secs_f64();
 
     let db = app::open_store(&config).await?;
-    let scheduler = app::scheduler(&db, &config)?;
+    let vault = std::sync::Arc::new(app::open_vault(&config).await?);
+    let scheduler = app::scheduler(&db, &vault, &config)?;
     let mut jobs = Vec::new();
     for job in scheduler.list().await? {
         jobs.push(scheduler.run_now(&job.name).await.with_context(|| format!("running job {}", job.name))?);

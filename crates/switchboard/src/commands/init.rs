@@ -25,6 +25,12 @@ pub async fn run(args: &InitArgs, sources: &Sources, config: &Config, out: Outpu
     let db = app::open_store(config).await?;
     let migrated = db.is_migrated(&app::migrations()).await?;
     db.close().await;
+    let master_key_created = config.privacy.master_key.is_none()
+        && config.privacy.master_key_file.is_none()
+        && !config.master_key_file().exists();
+    let vault = app::open_vault(config).await?;
+    vault.db().close().await;
+    let files_recipient = sb_privacy::files::ensure_identity(&config.files_identity())?;
 
     if out.json {
         return out.json(&serde_json::json!({
@@ -33,6 +39,10 @@ pub async fn run(args: &InitArgs, sources: &Sources, config: &Config, out: Outpu
             "data_dir": config.data_dir,
             "store": sb_store::redact_url(&config.store_url()),
             "migrated": migrated,
+            "master_key_file": config.master_key_file(),
+            "master_key_created": master_key_created,
+            "vault": sb_store::redact_url(&config.vault_url()),
+            "files_recipient": files_recipient,
         }));
     }
     let config_line = if wrote_config {
@@ -40,10 +50,20 @@ pub async fn run(args: &InitArgs, sources: &Sources, config: &Config, out: Outpu
     } else {
         format!("kept the existing {} (use --force to overwrite it)", path.display())
     };
+    let key_line = if master_key_created {
+        format!(
+            "created the master key {} (mode 0600): back it up and keep it apart from backups of the vault",
+            config.master_key_file().display()
+        )
+    } else {
+        "master key found".to_owned()
+    };
     out.text(&format!(
-        "{config_line}\ndata directory {} ready\nstore {} migrated\n\nNext: `switchboard jobs list`, or `switchboard demo` for a demo operator.",
+        "{config_line}\ndata directory {} ready\nstore {} migrated\nvault {} ready; {key_line}\nfiles are encrypted to {files_recipient}\n\n\
+         Next: `switchboard jobs list`, or `switchboard demo` for a demo operator.",
         config.data_dir.display(),
         sb_store::redact_url(&config.store_url()),
+        sb_store::redact_url(&config.vault_url()),
     ))
 }
 

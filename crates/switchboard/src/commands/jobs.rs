@@ -10,7 +10,8 @@ use crate::output::{Output, table, when};
 
 pub async fn run(cmd: &JobsCommand, config: &Config, out: Output) -> anyhow::Result<()> {
     let db = app::open_store(config).await?;
-    let scheduler = app::scheduler(&db, config)?;
+    let vault = std::sync::Arc::new(app::open_vault(config).await?);
+    let scheduler = app::scheduler(&db, &vault, config)?;
     match cmd {
         JobsCommand::List => {
             let jobs = scheduler.list().await?;
