@@ -16,6 +16,7 @@
 //! ```
 
 pub mod clock;
+pub mod consumer;
 pub mod fs;
 pub mod ids;
 pub mod monitor;
@@ -23,5 +24,6 @@ pub mod secret;
 pub mod usage;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use consumer::{AmountE4, ConsumerError, LineUsage, Topups, UsageBatch, UsageConsumer};
 pub use ids::{Iban, Iccid, IdError, Imei, Imsi, Msisdn, TaxCode, iban, luhn, tax_code};
 pub use usage::{TopupChannel, UsageKind};

@@ -194,10 +194,10 @@ impl Vault {
         let mut by_fp: HashMap<Vec<u8>, (Arc<str>, i64)> = HashMap::new();
         let all: Vec<&Vec<u8>> = fps.iter().flatten().collect();
         for chunk in all.chunks(CHUNK) {
-            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
-                "SELECT token, fingerprint, subject_id FROM vault_tokens WHERE kind = $1 AND fingerprint IN ({})",
-                placeholders.join(", ")
+                "SELECT token, fingerprint, subject_id FROM vault_tokens WHERE kind = {} AND fingerprint IN ({})",
+                self.db.params(1, 1),
+                self.db.params(2, chunk.len())
             );
             let mut q = sqlx::query(&sql).bind(kind.as_str());
             for fp in chunk {
@@ -237,16 +237,10 @@ impl Vault {
         }
         let mut lost: Vec<usize> = Vec::new();
         for chunk in rows.chunks(CHUNK) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|r| {
-                    let b = r * 7;
-                    format!("(${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7)
-                })
-                .collect();
             let sql = format!(
                 "INSERT INTO vault_tokens (token, kind, fp_version, fingerprint, subject_id, value, created_at_ms) VALUES {} \
                  ON CONFLICT (kind, fingerprint) DO NOTHING RETURNING token",
-                values.join(", ")
+                self.db.values(1, chunk.len(), 7)
             );
             let mut q = sqlx::query_scalar::<_, String>(&sql);
             for r in chunk {

@@ -162,6 +162,32 @@ impl Db {
         Ok(tx)
     }
 
+    /// Placeholders for parameters `first ..= first + n - 1`, comma-separated: `$3, $4` on
+    /// PostgreSQL, `?, ?` on SQLite, whose driver finds numbered parameters by a linear search
+    /// (quadratic in a multi-row statement of thousands of values). Statements built with it
+    /// must number their parameters in order of appearance.
+    pub fn params(&self, first: usize, n: usize) -> String {
+        let mut out = String::with_capacity(n * 6);
+        for i in first..first + n {
+            if i > first {
+                out.push_str(", ");
+            }
+            match self.backend {
+                Backend::Sqlite => out.push('?'),
+                Backend::Postgres => {
+                    out.push('$');
+                    out.push_str(&i.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// `(…), (…)` for a multi-row `VALUES` of `rows` × `cols` parameters from `first` on.
+    pub fn values(&self, first: usize, rows: usize, cols: usize) -> String {
+        (0..rows).map(|r| format!("({})", self.params(first + r * cols, cols))).collect::<Vec<_>>().join(", ")
+    }
+
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
