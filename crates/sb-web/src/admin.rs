@@ -51,8 +51,11 @@ pub struct NavGroup {
     pub links: Vec<NavLink>,
 }
 
-/// The navigation: domain, page, the permission it needs.
-const NAV: &[(&str, &[(&str, &str, &str)])] = &[
+/// A page in the navigation: link, label, the permission it needs.
+type NavPage = (&'static str, &'static str, &'static str);
+
+/// The navigation: domain and its pages.
+const NAV: &[(&str, &[NavPage])] = &[
     (
         "Operations",
         &[

@@ -282,7 +282,9 @@ pub async fn series(
     .fetch_all(db.pool())
     .await?;
     let slot = |minute: i64| from + (minute - from).div_euclid(step) * step;
-    let mut points: BTreeMap<i64, (i64, i64, Vec<(u32, i64)>)> = BTreeMap::new();
+    /// Calls, errors and latency buckets of one step.
+    type Step = (i64, i64, Vec<(u32, i64)>);
+    let mut points: BTreeMap<i64, Step> = BTreeMap::new();
     for r in &rows {
         let p = points.entry(slot(r.try_get("minute_ms")?)).or_default();
         p.0 += r.try_get::<i64, _>("calls")?;

@@ -43,7 +43,12 @@ async fn a_new_user_signs_in_with_the_one_time_password_and_must_change_it_first
     let page = text(h.call(with_cookie(get("/admin/account/password"), &cookie)).await).await;
     let csrf = page.split("name=\"_csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
     // A bad new password is refused with the reason next to the field.
-    let r = h.call(with_cookie(form("/admin/account/password", &format!("_csrf={csrf}&current={one_time}&new=short&confirm=short")), &cookie)).await;
+    let r = h
+        .call(with_cookie(
+            form("/admin/account/password", &format!("_csrf={csrf}&current={one_time}&new=short&confirm=short")),
+            &cookie,
+        ))
+        .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(text(r).await.contains("class=\"field-error\">The new password needs at least 12 characters"));
     let body = format!("_csrf={csrf}&current={one_time}&new=a+much+better+password&confirm=a+much+better+password");
@@ -134,7 +139,8 @@ async fn signing_out_and_disabling_end_sessions_at_once() {
     let h = harness().await;
     let admin = testing::session(h.app.state(), "root", "admin").await;
     let ops = testing::session(h.app.state(), "ops", "operations").await;
-    let r = h.call(with_cookie(form("/admin/users/ops/disable", &format!("_csrf={}", admin.csrf)), &admin.cookie)).await;
+    let r =
+        h.call(with_cookie(form("/admin/users/ops/disable", &format!("_csrf={}", admin.csrf)), &admin.cookie)).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(h.call(with_cookie(get("/admin/jobs"), &ops.cookie)).await.status(), StatusCode::SEE_OTHER);
     let r = h.call(with_cookie(form("/admin/sign-out", &format!("_csrf={}", admin.csrf)), &admin.cookie)).await;
@@ -163,13 +169,28 @@ async fn an_api_key_works_within_its_scope_until_revoked_or_expired() {
     assert_eq!(h.call(bearer(get("/api/v1/jobs"), &forged)).await.status(), StatusCode::UNAUTHORIZED);
 
     let id = key.strip_prefix("sbk_").unwrap().split('_').next().unwrap();
-    let r = h.call(with_cookie(form(&format!("/admin/api-keys/{id}/revoke"), &format!("_csrf={}", admin.csrf)), &admin.cookie)).await;
+    let r = h
+        .call(with_cookie(
+            form(&format!("/admin/api-keys/{id}/revoke"), &format!("_csrf={}", admin.csrf)),
+            &admin.cookie,
+        ))
+        .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let r = h.call(bearer(get("/api/v1/jobs"), &key)).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(content_type(&r), "application/problem+json");
 
-    let short = sb_web::auth::apikeys::create(&h.db, "short", &["jobs.view".into()], Some(h.clock.now() + Duration::hours(1)), "t", h.clock.now()).await.unwrap().1;
+    let short = sb_web::auth::apikeys::create(
+        &h.db,
+        "short",
+        &["jobs.view".into()],
+        Some(h.clock.now() + Duration::hours(1)),
+        "t",
+        h.clock.now(),
+    )
+    .await
+    .unwrap()
+    .1;
     assert_eq!(h.call(bearer(get("/api/v1/jobs"), &short)).await.status(), StatusCode::OK);
     h.clock.advance(Duration::hours(2));
     assert_eq!(h.call(bearer(get("/api/v1/jobs"), &short)).await.status(), StatusCode::UNAUTHORIZED);
@@ -198,20 +219,34 @@ async fn a_customer_token_is_verified_and_grants_only_the_customer_routes() {
     assert_eq!(h.call(bearer(get("/api/v1/jobs"), &token("selfcare", secret))).await.status(), StatusCode::FORBIDDEN);
     let wrong_key = token("selfcare", "another secret of at least thirty-two bytes!");
     assert_eq!(h.call(bearer(get("/api/v1/customer/me"), &wrong_key)).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(h.call(bearer(get("/api/v1/customer/me"), &token("someone-else", secret))).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        h.call(bearer(get("/api/v1/customer/me"), &token("someone-else", secret))).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
 async fn a_reveal_needs_a_purpose_and_the_kind_s_permission_and_is_audited() {
     let h = harness().await;
     let integration = testing::api_key(h.app.state(), &["privacy.tokenize".into()]).await;
-    let r = h.call(bearer(json("POST", "/api/v1/privacy/tokens", r#"{"kind":"msisdn","value":"393401234567","customer":"C1"}"#), &integration)).await;
+    let r = h
+        .call(bearer(
+            json("POST", "/api/v1/privacy/tokens", r#"{"kind":"msisdn","value":"393401234567","customer":"C1"}"#),
+            &integration,
+        ))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let token = serde_json::from_str::<serde_json::Value>(&text(r).await).unwrap()["token"].as_str().unwrap().to_owned();
+    let token =
+        serde_json::from_str::<serde_json::Value>(&text(r).await).unwrap()["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("msi_"));
 
     let officer = testing::session(h.app.state(), "pat", "privacy_officer").await;
-    let r = h.call(with_cookie(form("/admin/privacy/reveal", &format!("_csrf={}&handle={token}&purpose=", officer.csrf)), &officer.cookie)).await;
+    let r = h
+        .call(with_cookie(
+            form("/admin/privacy/reveal", &format!("_csrf={}&handle={token}&purpose=", officer.csrf)),
+            &officer.cookie,
+        ))
+        .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(text(r).await.contains("State why you need the value"));
     let body = format!("_csrf={}&handle={token}&purpose=ticket+4711+customer+dispute", officer.csrf);

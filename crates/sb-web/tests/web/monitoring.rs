@@ -101,10 +101,11 @@ async fn events_travel_through_nats_jetstream_to_the_same_rollups() {
     // The consumer applies what JetStream holds; wait for it with a deadline.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let n: i64 = sb_store::sqlx::query_scalar("SELECT CAST(COALESCE(SUM(calls), 0) AS BIGINT) FROM monitor_rollups")
-            .fetch_one(h.db.pool())
-            .await
-            .unwrap();
+        let n: i64 =
+            sb_store::sqlx::query_scalar("SELECT CAST(COALESCE(SUM(calls), 0) AS BIGINT) FROM monitor_rollups")
+                .fetch_one(h.db.pool())
+                .await
+                .unwrap();
         if n == 110 {
             break;
         }

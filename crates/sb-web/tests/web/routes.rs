@@ -23,10 +23,15 @@ async fn every_route_refuses_anonymous_and_under_privileged_callers_and_admits_t
     // and a role holding exactly it.
     let routes_needing: Vec<&'static str> = {
         let h = harness().await;
-        let mut p: Vec<_> = h.app.routes().iter().filter_map(|r| match r.access {
-            Access::Permission(p) => Some(p),
-            _ => None,
-        }).collect();
+        let mut p: Vec<_> = h
+            .app
+            .routes()
+            .iter()
+            .filter_map(|r| match r.access {
+                Access::Permission(p) => Some(p),
+                _ => None,
+            })
+            .collect();
         p.sort_unstable();
         p.dedup();
         p
@@ -185,7 +190,9 @@ async fn errors_are_problem_documents_with_a_stable_type_and_no_internals() {
 
     // The vault's database gone: a 503 that names no database, URL or SQL.
     h.vault.db().close().await;
-    let r = h.call(bearer(json("POST", "/api/v1/privacy/tokens", r#"{"kind":"msisdn","value":"393401234567"}"#), &key)).await;
+    let r = h
+        .call(bearer(json("POST", "/api/v1/privacy/tokens", r#"{"kind":"msisdn","value":"393401234567"}"#), &key))
+        .await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body = text(r).await;
     let p: serde_json::Value = serde_json::from_str(&body).unwrap();
