@@ -2,6 +2,7 @@
 //! ([`crate::openapi`]); its permission is declared in the route table ([`crate::routes`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{FromRequest, FromRequestParts, Path, State};
@@ -173,12 +174,33 @@ pub(crate) async fn start_run(state: &AppState, name: &str) -> WebResult<()> {
     if !scheduler.list().await?.iter().any(|j| j.name == name) {
         return Err(WebError::NotFound);
     }
+    let newest = |runs: Vec<sb_jobs::RunRecord>| runs.first().map_or(0, |r| r.id);
+    let before = newest(scheduler.history(Some(name), 1).await?);
     let job = name.to_owned();
-    tokio::spawn(async move {
-        if let Err(e) = scheduler.run_now(&job).await {
-            tracing::warn!(job = %job, error = %e, "run started from the web did not start");
+    let runner = Arc::clone(&scheduler);
+    let task = tokio::spawn(async move { runner.run_now(&job).await });
+    // Answer once the run is recorded, so the page the caller goes to next shows it.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !task.is_finished() && tokio::time::Instant::now() < deadline {
+        if newest(scheduler.history(Some(name), 1).await?) > before {
+            break;
         }
-    });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    if task.is_finished() {
+        match task.await {
+            Ok(Err(e)) => return Err(e.into()),
+            Ok(Ok(_)) => {}
+            Err(e) => return Err(WebError::Internal(format!("the run's task failed: {e}"))),
+        }
+    } else {
+        let name = name.to_owned();
+        tokio::spawn(async move {
+            if let Ok(Err(e)) = task.await {
+                tracing::warn!(job = %name, error = %e, "run started from the web failed to start");
+            }
+        });
+    }
     Ok(())
 }
 

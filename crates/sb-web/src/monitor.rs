@@ -161,3 +161,33 @@ async fn write(db: &Db, batch: &mut rollup::Batch) {
         tracing::warn!(error = %e, events = batch.len(), "could not write monitoring rollups; will retry");
     }
 }
+
+/// The job that deletes rollups older than `monitor.retention_days`.
+pub struct RetentionJob {
+    db: Db,
+    days: u32,
+    clock: Arc<dyn sb_core::Clock>,
+}
+
+impl RetentionJob {
+    /// The job name.
+    pub const NAME: &'static str = "monitor.retention";
+    /// Its built-in schedule: 04:10 every day.
+    pub const SCHEDULE: &'static str = "10 4 * * *";
+
+    /// Retention over `db`, keeping `days` of rollups.
+    pub fn new(db: Db, days: u32, clock: Arc<dyn sb_core::Clock>) -> Self {
+        Self { db, days, clock }
+    }
+}
+
+#[async_trait::async_trait]
+impl sb_jobs::Job for RetentionJob {
+    async fn run(&self, _ctx: sb_jobs::JobContext) -> sb_jobs::JobResult {
+        let cutoff = self.clock.now() - chrono::Duration::days(i64::from(self.days.max(1)));
+        let pruned = rollup::prune(&self.db, cutoff).await?;
+        let mut counters = sb_jobs::Counters::default();
+        counters.add("rows_pruned", i64::try_from(pruned).unwrap_or(i64::MAX));
+        Ok(counters)
+    }
+}

@@ -14,7 +14,7 @@ use crate::config::Config;
 /// Every domain's migrations of the operational store, in dependency order. (The vault's
 /// live in its own database and are applied by `Vault::open`.)
 pub fn migrations() -> Vec<&'static MigrationSet> {
-    vec![&sb_jobs::MIGRATIONS]
+    vec![&sb_jobs::MIGRATIONS, &sb_web::MIGRATIONS, &sb_web::monitor::MIGRATIONS]
 }
 
 /// Connects to the configured store without touching its schema.
@@ -69,7 +69,16 @@ pub fn scheduler(db: &Db, vault: &Arc<Vault>, config: &Config) -> anyhow::Result
             "Destroys other-party numbers of non-customers past their retention period",
         )?
         .timeout(std::time::Duration::from_secs(1800)),
-        Arc::new(Retention { vault: Arc::clone(vault), clock }),
+        Arc::new(Retention { vault: Arc::clone(vault), clock: Arc::clone(&clock) }),
+    )?;
+    s.register(
+        JobSpec::new(
+            sb_web::monitor::RetentionJob::NAME,
+            sb_web::monitor::RetentionJob::SCHEDULE,
+            "Deletes monitoring rollups older than monitor.retention_days",
+        )?
+        .timeout(std::time::Duration::from_secs(600)),
+        Arc::new(sb_web::monitor::RetentionJob::new(db.clone(), config.monitor.retention_days, clock)),
     )?;
     s.check_overrides()?;
     Ok(s)

@@ -41,6 +41,11 @@ pub enum Command {
     /// Protect personal data: reveal, erase, audit, rotate keys, encrypt files, scan for leaks.
     #[command(subcommand)]
     Privacy(PrivacyCommand),
+    /// Serve the back office and the API (and run the scheduler, unless --no-jobs).
+    Serve(ServeArgs),
+    /// Manage back-office users.
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Run the demo operator end to end, or generate operator data.
     Demo(Box<DemoArgs>),
 }
@@ -243,4 +248,40 @@ pub struct GenerateArgs {
     /// Worker threads [default: all cores].
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+/// `switchboard serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Do not run the scheduler in this process (another instance runs the jobs).
+    #[arg(long)]
+    pub no_jobs: bool,
+}
+
+/// `switchboard users …`.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user with a one-time password (printed once; changed at first sign-in).
+    Add {
+        /// The sign-in name (lower-case letters, digits, `.`, `_`, `-`).
+        name: String,
+        /// The role (`admin`, `operations`, `marketing`, `loyalty_operator`, `qa_evaluator`,
+        /// `privacy_officer`, `auditor`, or one from `[auth.roles]`).
+        #[arg(long)]
+        role: String,
+    },
+    /// Every user with role and state.
+    List,
+    /// Give a user another role.
+    SetRole {
+        /// The user.
+        name: String,
+        /// The new role.
+        role: String,
+    },
+    /// Disable a user: sign-in is refused and their sessions end.
+    Disable {
+        /// The user.
+        name: String,
+    },
 }

@@ -6,6 +6,8 @@ mod demo;
 mod init;
 mod jobs;
 mod privacy;
+mod serve;
+mod users;
 
 use crate::cli::{Cli, Command};
 use crate::config::{Config, Sources};
@@ -20,6 +22,8 @@ pub async fn dispatch(cli: Cli, sources: Sources, config: Config) -> anyhow::Res
         Command::Db(cmd) => db::run(&cmd, &config, out).await,
         Command::Jobs(cmd) => jobs::run(&cmd, &config, out).await,
         Command::Privacy(cmd) => privacy::run(cmd, &config, out).await,
+        Command::Serve(args) => serve::run(&args, &config).await,
+        Command::Users(cmd) => users::run(&cmd, &config, out).await,
         Command::Demo(args) => demo::run(*args, &sources, config, out).await,
     }
 }

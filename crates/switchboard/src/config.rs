@@ -35,6 +35,12 @@ pub struct Config {
     pub jobs: sb_jobs::JobsConfig,
     /// The privacy vault and field policies.
     pub privacy: sb_privacy::PrivacyConfig,
+    /// The HTTP server of `switchboard serve`.
+    pub server: sb_web::ServerConfig,
+    /// Back-office sign-in, sessions, roles, customer tokens.
+    pub auth: sb_web::AuthConfig,
+    /// The monitoring bus and rollups.
+    pub monitor: sb_web::MonitorConfig,
 }
 
 impl Default for Config {
@@ -45,6 +51,9 @@ impl Default for Config {
             store: sb_store::StoreConfig::default(),
             jobs: sb_jobs::JobsConfig::default(),
             privacy: sb_privacy::PrivacyConfig::default(),
+            server: sb_web::ServerConfig::default(),
+            auth: sb_web::AuthConfig::default(),
+            monitor: sb_web::MonitorConfig::default(),
         }
     }
 }
