@@ -59,6 +59,13 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# The monitoring tests also run through NATS JetStream when a server answers on 4222.
+if (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+    export SWITCHBOARD_TEST_NATS="${SWITCHBOARD_TEST_NATS:-nats://127.0.0.1:4222}"
+else
+    echo "no NATS server on 127.0.0.1:4222: the monitoring bus is tested in process only" >&2
+fi
+
 step "tests on SQLite"
 SWITCHBOARD_TEST_PG="" run_tests --locked
 
@@ -69,3 +76,9 @@ if cargo nextest --version >/dev/null 2>&1; then
     step "doc tests"
     cargo test --workspace --doc --locked
 fi
+
+step "browser tests (Chromium, playwright-core)"
+ensure_packages chromium chromium-driver
+[ -d crates/sb-web/e2e/node_modules/playwright-core ] || (cd crates/sb-web/e2e && npm ci --no-audit --no-fund)
+cargo build -p switchboard --locked
+(cd crates/sb-web/e2e && npm test)
