@@ -16,7 +16,7 @@ mkdir -p "$OUT"
 command -v wrk >/dev/null || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 1; }
 cargo build --release --quiet -p switchboard
-BIN="$PWD/target/release/switchboard"
+BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/switchboard"
 
 WORK=$(mktemp -d)
 SERVER_PID=
@@ -28,7 +28,7 @@ trap cleanup EXIT
 for v in $(env | grep -o '^SWITCHBOARD__[A-Z_]*' || true); do unset "$v"; done
 
 sb() { (cd "$WORK" && "$BIN" --data-dir "$WORK/data" "$@"); }
-password=$(sb --json init | grep -o '"admin_one_time_password": *"[^"]*"' | sed 's/.*: *"\(.*\)"/\1/')
+password=$(sb --json init 2>"$WORK/init.err" | grep -o '"admin_one_time_password": *"[^"]*"' | sed 's/.*: *"\(.*\)"/\1/')
 
 SWITCHBOARD__LOG__LEVEL=warn SWITCHBOARD__SERVER__ADDRESS=127.0.0.1:0 \
     sb serve --no-jobs >"$WORK/serve.out" 2>"$WORK/serve.err" &

@@ -42,6 +42,9 @@ pub enum WebError {
     /// The request conflicts with the current state (a name taken, a job already running).
     #[error("{0}")]
     Conflict(String),
+    /// The request body is larger than `server.body_limit_bytes`.
+    #[error("the request body is too large")]
+    PayloadTooLarge,
     /// Too many attempts; try again after this many seconds.
     #[error("too many attempts; try again in {0} s")]
     RateLimited(u64),
@@ -63,6 +66,7 @@ impl WebError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -79,6 +83,7 @@ impl WebError {
             Self::BadRequest(_) => "bad-request",
             Self::Validation(_) => "validation",
             Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge => "payload-too-large",
             Self::RateLimited(_) => "rate-limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -223,12 +228,18 @@ impl From<sb_privacy::PrivacyError> for WebError {
 
 impl From<JsonRejection> for WebError {
     fn from(r: JsonRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::PayloadTooLarge;
+        }
         Self::BadRequest(format!("the JSON body is not valid: {}", r.body_text()))
     }
 }
 
 impl From<FormRejection> for WebError {
     fn from(r: FormRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::PayloadTooLarge;
+        }
         Self::BadRequest(format!("the form is not valid: {}", r.body_text()))
     }
 }

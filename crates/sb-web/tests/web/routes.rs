@@ -239,3 +239,16 @@ async fn readiness_fails_while_migrations_are_pending() {
     let r = tower::ServiceExt::oneshot(app.router(), get("/readyz")).await.unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_with_413() {
+    let mut config = WebConfig::default();
+    config.server.body_limit_bytes = 1024;
+    let h = harness_with(config).await;
+    let key = testing::api_key(h.app.state(), &["privacy.tokenize".into()]).await;
+    let big = format!(r#"{{"kind":"msisdn","value":"{}"}}"#, "9".repeat(4096));
+    let r = h.call(bearer(json("POST", "/api/v1/privacy/tokens", &big), &key)).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(content_type(&r), "application/problem+json");
+    assert!(text(r).await.contains("urn:switchboard:problem:payload-too-large"));
+}
