@@ -46,6 +46,8 @@ ensure_postgres() {
 step "tools"
 command -v psql >/dev/null || ensure_packages postgresql-client
 ensure_postgres
+# The SFTP source's tests start their own OpenSSH server on a loopback port.
+[ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null || ensure_packages openssh-server openssh-client
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
 if cargo nextest --version >/dev/null 2>&1; then
     run_tests() { cargo nextest run --workspace --no-fail-fast "$@"; }
