@@ -65,7 +65,7 @@ pub async fn viewer() -> Html<&'static str> {
     Html(
         r##"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Switchboard API</title><script type="module" src="/assets/rapidoc-min.js"></script></head>
+<title>Switchboard API</title><link rel="icon" href="data:,"><script type="module" src="/assets/rapidoc-min.js"></script></head>
 <body><rapi-doc spec-url="/api/openapi.json" render-style="read" show-header="false" allow-try="true" load-fonts="false"
  regular-font="system-ui, sans-serif" mono-font="ui-monospace, monospace" theme="light" primary-color="#1f5fbf"></rapi-doc>
 </body></html>"##,
