@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Date32Array, Decimal128Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use arrow::array::{Date32Array, Decimal128Array, Int32Array, StringArray, TimestampMicrosecondArray};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 use sb_lake::{Lake, OutputFormat, run_sql, schema};

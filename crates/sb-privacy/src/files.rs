@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use age::secrecy::ExposeSecret;
+/// An age X25519 recipient (`age1…`).
+pub use age::x25519::Recipient;
 
 use crate::PrivacyError;
 

@@ -19,8 +19,9 @@ pub enum Subject {
         /// The month of the traffic, `YYYY-MM`.
         month: String,
     },
-    /// Not known yet (a line seen in traffic before the master data names its customer): a
-    /// subject of its own, moved to the customer by [`crate::Vault::link`].
+    /// Not known yet (a line seen in traffic before the master data names its customer): the
+    /// new values of one tokenisation call share a provisional subject, and
+    /// [`crate::Vault::link`] moves each to its customer.
     Provisional,
 }
 

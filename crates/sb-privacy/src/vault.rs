@@ -220,15 +220,15 @@ impl Vault {
         let mut subjects: HashMap<&Subject, (i64, Key)> = HashMap::new();
         let mut rows: Vec<NewToken> = Vec::new();
         for (i, m) in misses.iter().enumerate().filter(|(_, m)| m.found.is_none()) {
-            let (sid, key) = match (m.subject, subjects.get(m.subject)) {
-                (Subject::Provisional, _) | (_, None) => {
+            // One subject per distinct subject of the call: the new values of one batch that
+            // are not known yet share one provisional subject until `link` moves each.
+            let (sid, key) = match subjects.get(m.subject) {
+                Some((sid, key)) => (*sid, key.clone()),
+                None => {
                     let (sid, key) = subject::get_or_create(&mut tx, keys, m.subject).await?;
-                    if *m.subject != Subject::Provisional {
-                        subjects.insert(m.subject, (sid, key.clone()));
-                    }
+                    subjects.insert(m.subject, (sid, key.clone()));
                     (sid, key)
                 }
-                (_, Some((sid, key))) => (*sid, key.clone()),
             };
             let token = format!("{}_{}", kind.token_prefix(), crypto::random_token_body());
             let fp = fingerprint(keys.current().fingerprint_key(kind), m.subject.scope(kind), m.value).to_vec();

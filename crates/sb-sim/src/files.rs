@@ -105,7 +105,7 @@ impl Drop for TempPath {
 
 enum Sink {
     Plain(File),
-    Gzip(GzEncoder<File>),
+    Gzip(Box<GzEncoder<File>>),
 }
 
 impl Write for Sink {
@@ -161,7 +161,7 @@ fn produce(
     let file = File::create(&temp.0).map_err(SimError::io("creating", &temp.0))?;
     let mut sink = if gzip {
         // No name and no time in the gzip header: the bytes depend on the content only.
-        Sink::Gzip(GzBuilder::new().write(file, Compression::fast()))
+        Sink::Gzip(Box::new(GzBuilder::new().write(file, Compression::fast())))
     } else {
         Sink::Plain(file)
     };

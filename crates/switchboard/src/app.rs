@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use sb_core::{Clock, SystemClock};
+use sb_ingest::{DailyCounters, Ingestor};
 use sb_jobs::{Counters, Housekeeping, Job, JobContext, JobResult, JobSpec, Scheduler};
 use sb_privacy::Vault;
 use sb_store::{Db, MigrationSet, PoolOptions};
@@ -14,7 +15,7 @@ use crate::config::Config;
 /// Every domain's migrations of the operational store, in dependency order. (The vault's
 /// live in its own database and are applied by `Vault::open`.)
 pub fn migrations() -> Vec<&'static MigrationSet> {
-    vec![&sb_jobs::MIGRATIONS, &sb_web::MIGRATIONS, &sb_web::monitor::MIGRATIONS]
+    vec![&sb_jobs::MIGRATIONS, &sb_ingest::MIGRATIONS, &sb_web::MIGRATIONS, &sb_web::monitor::MIGRATIONS]
 }
 
 /// Connects to the configured store without touching its schema.
@@ -53,8 +54,35 @@ pub async fn open_vault(config: &Config) -> anyhow::Result<Vault> {
     Vault::open(db, master, config.privacy.clone()).await.context("opening the vault")
 }
 
+/// The age recipients of Switchboard's own encrypted files (quarantine): the configured ones,
+/// else the public key of its files identity (created when missing).
+pub fn file_recipients(config: &Config) -> anyhow::Result<Vec<sb_privacy::files::Recipient>> {
+    let recipients = if config.privacy.file_recipients.is_empty() {
+        vec![sb_privacy::files::ensure_identity(&config.files_identity())?]
+    } else {
+        config.privacy.file_recipients.clone()
+    };
+    Ok(sb_privacy::files::parse_recipients(&recipients)?)
+}
+
+/// The ingestor with every consumer of usage aggregates registered.
+pub fn ingestor(db: &Db, vault: &Arc<Vault>, config: &Config) -> anyhow::Result<Arc<Ingestor>> {
+    let mut ingestor = Ingestor::new(
+        db.clone(),
+        Arc::clone(vault),
+        &config.data_dir,
+        config.ingest.clone(),
+        file_recipients(config)?,
+    )?;
+    ingestor.add_consumer(Arc::new(DailyCounters::new(db.clone())));
+    if config.privacy.file_recipients.is_empty() {
+        ingestor.set_files_identity(config.files_identity());
+    }
+    Ok(Arc::new(ingestor))
+}
+
 /// The scheduler with every job Switchboard has, overrides applied and checked.
-pub fn scheduler(db: &Db, vault: &Arc<Vault>, config: &Config) -> anyhow::Result<Scheduler> {
+pub fn scheduler(db: &Db, vault: &Arc<Vault>, ingestor: &Arc<Ingestor>, config: &Config) -> anyhow::Result<Scheduler> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut s = Scheduler::new(db.clone(), &config.jobs)?;
     s.register(
@@ -80,8 +108,42 @@ pub fn scheduler(db: &Db, vault: &Arc<Vault>, config: &Config) -> anyhow::Result
         .timeout(std::time::Duration::from_secs(600)),
         Arc::new(sb_web::monitor::RetentionJob::new(db.clone(), config.monitor.retention_days, clock)),
     )?;
+    for (name, source) in ingestor.sources() {
+        s.register(
+            JobSpec::new(&format!("ingest.{name}"), &source.schedule, &format!("Fetches and loads new {name} files"))?
+                .timeout(std::time::Duration::from_secs(source.time_budget_s.saturating_mul(2).max(60))),
+            Arc::new(IngestSource { ingestor: Arc::clone(ingestor), source: name.clone() }),
+        )?;
+    }
     s.check_overrides()?;
     Ok(s)
+}
+
+/// The job of one ingestion source.
+struct IngestSource {
+    ingestor: Arc<Ingestor>,
+    source: String,
+}
+
+#[async_trait::async_trait]
+impl Job for IngestSource {
+    async fn run(&self, _ctx: JobContext) -> JobResult {
+        let s = self.ingestor.run_source(&self.source, &|_| {}).await?;
+        let mut c = Counters::default();
+        for (k, v) in [
+            ("files", s.files as i64),
+            ("committed", s.committed as i64),
+            ("duplicate_files", s.duplicate_files as i64),
+            ("rejected", s.rejected as i64),
+            ("rows_read", s.rows_read),
+            ("rows_loaded", s.rows_loaded),
+            ("duplicates", s.duplicates),
+            ("quarantined", s.quarantined),
+        ] {
+            c.add(k, v);
+        }
+        Ok(c)
+    }
 }
 
 /// The retention job: `Vault::apply_retention` on the clock.

@@ -38,6 +38,11 @@ pub enum Command {
     /// List, run and inspect scheduled jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Load usage files into the lake: sources, one-off files, the journal, replays.
+    #[command(subcommand)]
+    Ingest(IngestCommand),
+    /// Run SQL over every lake dataset (DataFusion).
+    Sql(SqlArgs),
     /// Protect personal data: reveal, erase, audit, rotate keys, encrypt files, scan for leaks.
     #[command(subcommand)]
     Privacy(PrivacyCommand),
@@ -92,6 +97,62 @@ pub enum JobsCommand {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+}
+
+/// `switchboard ingest …`.
+#[derive(Debug, Subcommand)]
+pub enum IngestCommand {
+    /// Fetch and load every new file of one source, or of all.
+    Run {
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Load one local file (operators, benchmarks); the same content is never loaded twice.
+    File {
+        /// The file (plain or .gz).
+        path: PathBuf,
+        /// Its layout (`reference`, `asterisk`, or one of [ingest.layouts]).
+        #[arg(long, default_value = "reference")]
+        layout: String,
+        /// The source it is filed under in the journal.
+        #[arg(long, default_value = "manual")]
+        source: String,
+    },
+    /// The file journal, newest first.
+    Files {
+        /// Only files in this state (LISTED, FETCHED, LOADED, COMMITTED, REJECTED, DUPLICATE).
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Load a file again on purpose: its rows are replaced, not added.
+    Replay {
+        /// The file's name, as in `ingest files`.
+        name: String,
+        /// Its source.
+        #[arg(long, default_value = "manual")]
+        source: String,
+    },
+    /// Open alerts (missing files, runs over budget, rejected files).
+    Alerts,
+    /// The layouts known, built-in and configured.
+    Layouts,
+}
+
+/// `switchboard sql`.
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The query, e.g. "SELECT record_type, COUNT(*) FROM usage GROUP BY 1".
+    pub query: String,
+    /// table, csv or json (one object per line).
+    #[arg(long, default_value = "table")]
+    pub format: String,
 }
 
 /// `switchboard privacy …`. Run from a shell that holds the master key, these act as the

@@ -3,6 +3,7 @@
 mod config;
 mod db;
 mod demo;
+mod ingest;
 mod init;
 mod jobs;
 mod privacy;
@@ -21,6 +22,8 @@ pub async fn dispatch(cli: Cli, sources: Sources, config: Config) -> anyhow::Res
         Command::Config(cmd) => config::run(&cmd, &config, out),
         Command::Db(cmd) => db::run(&cmd, &config, out).await,
         Command::Jobs(cmd) => jobs::run(&cmd, &config, out).await,
+        Command::Ingest(cmd) => ingest::run(cmd, &config, out).await,
+        Command::Sql(args) => ingest::sql(&args, &config, out).await,
         Command::Privacy(cmd) => privacy::run(cmd, &config, out).await,
         Command::Serve(args) => serve::run(&args, &config).await,
         Command::Users(cmd) => users::run(&cmd, &config, out).await,

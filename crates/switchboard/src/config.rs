@@ -35,6 +35,8 @@ pub struct Config {
     pub jobs: sb_jobs::JobsConfig,
     /// The privacy vault and field policies.
     pub privacy: sb_privacy::PrivacyConfig,
+    /// Usage ingestion: sources, layouts, dedup, alerts.
+    pub ingest: sb_ingest::IngestConfig,
     /// The HTTP server of `switchboard serve`.
     pub server: sb_web::ServerConfig,
     /// Back-office sign-in, sessions, roles, customer tokens.
@@ -51,6 +53,7 @@ impl Default for Config {
             store: sb_store::StoreConfig::default(),
             jobs: sb_jobs::JobsConfig::default(),
             privacy: sb_privacy::PrivacyConfig::default(),
+            ingest: sb_ingest::IngestConfig::default(),
             server: sb_web::ServerConfig::default(),
             auth: sb_web::AuthConfig::default(),
             monitor: sb_web::MonitorConfig::default(),

@@ -33,6 +33,9 @@ struct DemoSummary {
     store: String,
     backend: &'static str,
     jobs: Vec<RunRecord>,
+    lake: String,
+    privacy_scan_files: u64,
+    privacy_scan_findings: usize,
     seconds: f64,
 }
 
@@ -46,15 +49,40 @@ async fn full_demo(args: &DemoArgs, sources: &Sources, mut config: Config, out: 
     generation.hours = args.hours;
     let operator = generate(&generation).await?;
     let generate_seconds = started.elapsed().as_secs_f64();
+    // The demo operator's mediation drops its hourly files in a folder: one source reads it.
+    config.ingest.sources.entry(generation.source_name.clone()).or_insert_with(|| sb_ingest::SourceConfig {
+        kind: sb_ingest::SourceKind::Folder,
+        layout: "reference".into(),
+        pattern: format!("{}_*.cdr*", generation.source_name),
+        min_age_s: 0,
+        after_commit: sb_ingest::AfterCommit::Keep,
+        move_to: "processed".into(),
+        schedule: "5 * * * *".into(),
+        expected_deadline_min: 0,
+        time_budget_s: 3000,
+        path: Some(generation.mediation_dir()),
+        sftp: None,
+    });
 
     let db = app::open_store(&config).await?;
     let vault = std::sync::Arc::new(app::open_vault(&config).await?);
-    let scheduler = app::scheduler(&db, &vault, &config)?;
+    let ingestor = app::ingestor(&db, &vault, &config)?;
+    let scheduler = app::scheduler(&db, &vault, &ingestor, &config)?;
     let mut jobs = Vec::new();
     for job in scheduler.list().await? {
         jobs.push(scheduler.run_now(&job.name).await.with_context(|| format!("running job {}", job.name))?);
     }
     db.close().await;
+    let mut lake_rows = Vec::new();
+    sb_lake::run_sql(
+        ingestor.lake(),
+        "SELECT record_type, COUNT(*) AS records, SUM(charge_eur) AS eur FROM usage GROUP BY 1 \
+         UNION ALL SELECT record_type, COUNT(*), SUM(amount_eur) FROM topups GROUP BY 1 ORDER BY 1",
+        sb_lake::OutputFormat::Table,
+        &mut lake_rows,
+    )
+    .await?;
+    let scan = sb_privacy::Scanner::new().scan(&[config.data_dir.clone()])?;
 
     let summary = DemoSummary {
         dir: args.dir.clone(),
@@ -63,6 +91,9 @@ async fn full_demo(args: &DemoArgs, sources: &Sources, mut config: Config, out: 
         store: sb_store::redact_url(&config.store_url()),
         backend: db.backend().as_str(),
         jobs,
+        lake: String::from_utf8_lossy(&lake_rows).into_owned(),
+        privacy_scan_files: scan.files,
+        privacy_scan_findings: scan.findings.len(),
         seconds: started.elapsed().as_secs_f64(),
     };
     if out.json {
@@ -73,6 +104,11 @@ async fn full_demo(args: &DemoArgs, sources: &Sources, mut config: Config, out: 
     let failed: Vec<&str> =
         summary.jobs.iter().filter(|r| r.status != RunStatus::Succeeded).map(|r| r.job.as_str()).collect();
     anyhow::ensure!(failed.is_empty(), "demo jobs did not succeed: {}", failed.join(", "));
+    anyhow::ensure!(
+        summary.privacy_scan_findings == 0,
+        "cleartext personal data found in {}",
+        config.data_dir.display()
+    );
     Ok(())
 }
 

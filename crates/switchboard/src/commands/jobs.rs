@@ -11,7 +11,8 @@ use crate::output::{Output, table, when};
 pub async fn run(cmd: &JobsCommand, config: &Config, out: Output) -> anyhow::Result<()> {
     let db = app::open_store(config).await?;
     let vault = std::sync::Arc::new(app::open_vault(config).await?);
-    let scheduler = app::scheduler(&db, &vault, config)?;
+    let ingestor = app::ingestor(&db, &vault, config)?;
+    let scheduler = app::scheduler(&db, &vault, &ingestor, config)?;
     match cmd {
         JobsCommand::List => {
             let jobs = scheduler.list().await?;

@@ -16,7 +16,8 @@ use crate::config::{Config, ConfigError};
 pub async fn run(args: &ServeArgs, config: &Config) -> anyhow::Result<()> {
     let db = app::open_store(config).await?;
     let vault = Arc::new(app::open_vault(config).await?);
-    let scheduler = Arc::new(app::scheduler(&db, &vault, config)?);
+    let ingestor = app::ingestor(&db, &vault, config)?;
+    let scheduler = Arc::new(app::scheduler(&db, &vault, &ingestor, config)?);
     let (stop, shutdown) = watch::channel(false);
     // The monitor is what domain services calling outside systems record into (ingestion's
     // SFTP and database sources, then self-care's back ends); it lives as long as the server.

@@ -1,0 +1,483 @@
+//! One file through the whole path: read (plain or gzip, hashing as it goes), validate,
+//! deduplicate, protect, write Parquet under staging names, sum per line. Nothing is visible
+//! until the caller commits what this returns.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow::record_batch::RecordBatch;
+use chrono::{DateTime, NaiveDate, TimeZone, Timelike};
+use chrono_tz::Tz;
+use sb_core::{LineUsage, UsageKind};
+use sb_lake::{Lake, PartWriter, Snapshot, Staged, schema};
+use sb_privacy::{PiiKind, Subject, Vault};
+use sha2::{Digest, Sha256};
+
+use crate::aggregate::Aggregator;
+use crate::dedup::{self, Window};
+use crate::journal::Counts;
+use crate::layout::{CompiledLayout, LayoutConfig};
+use crate::quarantine::Quarantine;
+use crate::record::{Record, RowError, RowParser};
+use crate::{IngestError, protect};
+
+/// What to load, and where it goes.
+pub struct LoadInput<'a> {
+    /// The file to read.
+    pub path: &'a Path,
+    /// Its name at the source (gives its hour).
+    pub file_name: &'a str,
+    /// The source it came from.
+    pub source: &'a str,
+    /// Its layout's name and definition.
+    pub layout: (&'a str, &'a LayoutConfig),
+    /// The lake commit to stage.
+    pub commit_id: &'a str,
+    /// The key its lake files are found by (the same across replays).
+    pub commit_key: &'a str,
+    /// When replaying: the file's own earlier ids do not count as duplicates.
+    pub replay: bool,
+    /// Timezone of partitions.
+    pub timezone: Tz,
+    /// Rows per batch.
+    pub batch_rows: usize,
+    /// The quarantine file to write if rows fail.
+    pub quarantine: Quarantine,
+}
+
+/// A load ready to commit.
+pub struct Loaded {
+    /// The staged lake commit.
+    pub staged: Staged,
+    /// What it counted.
+    pub counts: Counts,
+    /// SHA-256 of the file as delivered.
+    pub sha256: String,
+    /// Bytes of the file as delivered.
+    pub size: u64,
+    /// Per-line totals for consumers.
+    pub aggregates: Vec<LineUsage>,
+    /// Record ids added to the dedup window, per day.
+    pub new_ids: HashMap<NaiveDate, Vec<u128>>,
+    /// The closed quarantine file (publish after the commit).
+    pub quarantine: Quarantine,
+}
+
+/// Why a load did not produce anything to commit.
+#[derive(Debug)]
+pub enum LoadFailure {
+    /// The file as a whole is unusable; the reason is for operators (no personal data).
+    Rejected(String),
+    /// Something else failed (I/O, the vault, the lake); nothing was committed, retry later.
+    Error(IngestError),
+}
+
+impl From<IngestError> for LoadFailure {
+    fn from(e: IngestError) -> Self {
+        Self::Error(e)
+    }
+}
+
+/// Hashes what it reads, so the content hash costs no second pass. The state is shared
+/// because the reader ends up boxed behind the gzip decoder.
+struct Hashing<R> {
+    inner: R,
+    state: Arc<std::sync::Mutex<(Sha256, u64)>>,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.0.update(&buf[..n]);
+        s.1 += n as u64;
+        Ok(n)
+    }
+}
+
+#[derive(Default)]
+struct IdHasher(u64);
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, b: &[u8]) {
+        for &x in b {
+            self.0 = self.0.rotate_left(8) ^ u64::from(x);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
+}
+type IdSet = HashSet<u128, BuildHasherDefault<IdHasher>>;
+
+/// The file's hour, from its name and the layout's `file_name` pattern.
+fn file_hour(layout: &CompiledLayout, name: &str, tz: Tz) -> Option<DateTime<chrono::Utc>> {
+    let caps = layout.file_name.as_ref()?.captures(name)?;
+    let date = NaiveDate::parse_from_str(caps.name("date")?.as_str(), "%Y%m%d").ok()?;
+    let hour: u32 = caps.name("hour")?.as_str().parse().ok()?;
+    tz.from_local_datetime(&date.and_hms_opt(hour, 0, 0)?).earliest().map(|t| t.to_utc())
+}
+
+/// Local (date, hour) of UTC instants, remembering the last hour asked (records come in runs).
+struct LocalHour {
+    tz: Tz,
+    last: Option<(i64, NaiveDate, u32)>,
+}
+
+impl LocalHour {
+    fn of(&mut self, start_us: i64) -> (NaiveDate, u32) {
+        let hour_key = start_us.div_euclid(3_600_000_000);
+        if let Some((k, d, h)) = self.last
+            && k == hour_key
+        {
+            return (d, h);
+        }
+        let t = DateTime::<chrono::Utc>::from_timestamp_micros(start_us).unwrap_or_default().with_timezone(&self.tz);
+        let (d, h) = (t.date_naive(), t.hour());
+        self.last = Some((hour_key, d, h));
+        (d, h)
+    }
+}
+
+const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+
+/// Reads, validates, deduplicates, protects and stages one file.
+pub async fn load(
+    lake: &Lake,
+    snapshot: &Snapshot,
+    vault: &Vault,
+    window: &mut Window,
+    mut input: LoadInput<'_>,
+) -> Result<Loaded, LoadFailure> {
+    let (layout_name, layout_cfg) = input.layout;
+    let file = std::fs::File::open(input.path)
+        .map_err(|e| IngestError::Io(format!("cannot open {}: {e}", input.path.display())))?;
+    let hash_state = Arc::new(std::sync::Mutex::new((Sha256::new(), 0u64)));
+    let hashing = Hashing { inner: file, state: Arc::clone(&hash_state) };
+    let gz = input.file_name.ends_with(".gz");
+    let mut reader: Box<dyn BufRead + Send> = if gz {
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, hashing)),
+        ))
+    } else {
+        Box::new(BufReader::with_capacity(1 << 20, hashing))
+    };
+    let read_err = |e: std::io::Error| {
+        if gz {
+            LoadFailure::Rejected(format!("the gzip stream is truncated or corrupt ({e})"))
+        } else {
+            LoadFailure::Error(IngestError::Io(format!("cannot read {}: {e}", input.path.display())))
+        }
+    };
+
+    let mut line = Vec::with_capacity(512);
+    let mut line_no: u64 = 0;
+    let header = if layout_cfg.header {
+        let n = reader.read_until(b'\n', &mut line).map_err(read_err)?;
+        if n == 0 {
+            return Err(LoadFailure::Rejected("the file is empty".into()));
+        }
+        line_no = 1;
+        let text =
+            std::str::from_utf8(&line).map_err(|_| LoadFailure::Rejected("the header is not UTF-8 text".into()))?;
+        let text = text.trim_end_matches(['\n', '\r']);
+        let delimiter = layout_cfg.delimiter;
+        Some(text.split(delimiter).map(|s| s.trim().trim_matches('"').to_owned()).collect::<Vec<_>>())
+    } else {
+        None
+    };
+    let layout = layout_cfg
+        .compile(layout_name, header.as_deref())
+        .map_err(|e| LoadFailure::Rejected(format!("wrong layout: {e}")))?;
+    let hour = file_hour(&layout, input.file_name, input.timezone);
+    let mut parser = RowParser::new(&layout, hour);
+    let mut local = LocalHour { tz: input.timezone, last: None };
+
+    let skip_key = input.replay.then_some(input.commit_key);
+    let mut staged = lake.stage(input.commit_id, Some(input.commit_key)).map_err(|e| IngestError::Io(e.to_string()))?;
+    let mut writers: HashMap<(bool, NaiveDate, u32), PartWriter> = HashMap::new();
+    let mut counts = Counts::default();
+    let mut file_ids: IdSet = IdSet::default();
+    let mut new_ids: HashMap<NaiveDate, Vec<u128>> = HashMap::new();
+    let mut aggregates = Aggregator::default();
+    let provisional = Subject::Provisional;
+    let mut months: HashMap<String, Subject> = HashMap::new();
+
+    let mut arena: Vec<u8> = Vec::with_capacity(input.batch_rows * 160);
+    let mut spans: Vec<(usize, usize, u64)> = Vec::with_capacity(input.batch_rows);
+    let mut eof = false;
+    while !eof {
+        arena.clear();
+        spans.clear();
+        while spans.len() < input.batch_rows {
+            let start = arena.len();
+            let n = reader.read_until(b'\n', &mut arena).map_err(read_err)?;
+            if n == 0 {
+                eof = true;
+                break;
+            }
+            line_no += 1;
+            let mut end = arena.len();
+            while end > start && (arena[end - 1] == b'\n' || arena[end - 1] == b'\r') {
+                end -= 1;
+            }
+            if end == start {
+                continue;
+            }
+            spans.push((start, end, line_no));
+        }
+        counts.rows_read += spans.len() as i64;
+
+        // Validate and deduplicate.
+        let mut records: Vec<(Record<'_>, NaiveDate, u32)> = Vec::with_capacity(spans.len());
+        for &(s, e, no) in &spans {
+            let raw = &arena[s..e];
+            let outcome = std::str::from_utf8(raw)
+                .map_err(|_| RowError { field: "row", reason: "not UTF-8 text".into() })
+                .and_then(|text| {
+                    parser.split(text)?;
+                    parser.record(text)
+                });
+            let rec = match outcome {
+                Ok(r) => r,
+                Err(err) => {
+                    input.quarantine.push(no, &err, raw)?;
+                    counts.quarantined += 1;
+                    continue;
+                }
+            };
+            let (day, hour) = local.of(rec.start_us);
+            let id = dedup::id_hash(input.source, &rec.record_id);
+            if file_ids.contains(&id) || window.contains(lake, snapshot, input.source, skip_key, day, id)? {
+                counts.duplicates += 1;
+                continue;
+            }
+            file_ids.insert(id);
+            new_ids.entry(day).or_default().push(id);
+            records.push((rec, day, hour));
+        }
+        if records.is_empty() {
+            continue;
+        }
+
+        // Protect: every personal field through the vault's policy.
+        let msisdn: Vec<Option<&str>> = records.iter().map(|(r, ..)| Some(r.msisdn.as_ref())).collect();
+        let subjects = vec![&provisional; records.len()];
+        let lines = protect::column(vault, PiiKind::Msisdn, &msisdn, &subjects).await?;
+        let imsi: Vec<Option<&str>> = records.iter().map(|(r, ..)| r.imsi.as_deref()).collect();
+        let imsis = protect::column(vault, PiiKind::Imsi, &imsi, &subjects).await?;
+        let imei: Vec<Option<&str>> = records.iter().map(|(r, ..)| r.imei.as_deref()).collect();
+        let imeis = protect::column(vault, PiiKind::Imei, &imei, &subjects).await?;
+        for (_, day, _) in &records {
+            let m = day.format("%Y-%m").to_string();
+            months.entry(m.clone()).or_insert(Subject::OtherParty { month: m });
+        }
+        let month_subjects: Vec<&Subject> =
+            records.iter().map(|(_, day, _)| &months[&day.format("%Y-%m").to_string()]).collect();
+        let other: Vec<Option<&str>> = records.iter().map(|(r, ..)| r.other_party.as_deref()).collect();
+        let others = protect::column(vault, PiiKind::OtherParty, &other, &month_subjects).await?;
+        let cell_text: Vec<Option<String>> = records.iter().map(|(r, ..)| r.cell_id.map(|c| c.to_string())).collect();
+        let cell: Vec<Option<&str>> = cell_text.iter().map(Option::as_deref).collect();
+        let cells = protect::column(vault, PiiKind::CellId, &cell, &subjects).await?;
+
+        // Partition, sum, and write.
+        let mut groups: HashMap<(bool, NaiveDate, u32), Vec<usize>> = HashMap::new();
+        for (i, (r, day, hour)) in records.iter().enumerate() {
+            let line = lines[i]
+                .as_ref()
+                .ok_or_else(|| IngestError::Config("the msisdn policy must not drop the line".into()))?;
+            aggregates.add(line, *day, r);
+            groups.entry((r.kind.is_topup(), *day, *hour)).or_default().push(i);
+        }
+        counts.rows_loaded += records.len() as i64;
+        let cols =
+            Columns { records: &records, lines: &lines, imsis: &imsis, imeis: &imeis, others: &others, cells: &cells };
+        for (key, idx) in groups {
+            let (topup, day, hour) = key;
+            let batch = if topup {
+                cols.topups(input.source, input.commit_key, &idx)
+            } else {
+                cols.usage(input.source, input.commit_key, &idx)
+            }
+            .map_err(|e| IngestError::Io(format!("cannot build a batch: {e}")))?;
+            let writer = match writers.entry(key) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let (dataset, schema) = if topup { ("topups", &schema::TOPUPS) } else { ("usage", &schema::USAGE) };
+                    v.insert(staged.part(dataset, Arc::clone(schema), Some((day, hour))).map_err(lake_err)?)
+                }
+            };
+            writer.write(&batch).map_err(lake_err)?;
+        }
+    }
+    drop(reader);
+
+    for (_, w) in writers {
+        staged.add(w.finish().map_err(lake_err)?);
+    }
+    for (day, ids) in &new_ids {
+        let mut w = staged.part(dedup::DATASET, Arc::clone(&dedup::SCHEMA), Some((*day, 0))).map_err(lake_err)?;
+        w.write(&dedup::batch(*day, ids)?).map_err(lake_err)?;
+        staged.add(w.finish().map_err(lake_err)?);
+    }
+    input.quarantine.close()?;
+    if counts.rows_read == 0 {
+        staged.abort();
+        input.quarantine.discard();
+        return Err(LoadFailure::Rejected("the file holds no rows".into()));
+    }
+    // Everything was read to the end, so the hash covers the whole file.
+    let (sha256, size) = {
+        let mut s = hash_state.lock().unwrap_or_else(|p| p.into_inner());
+        (hex::encode(std::mem::take(&mut s.0).finalize()), s.1)
+    };
+    Ok(Loaded { staged, counts, sha256, size, aggregates: aggregates.finish(), new_ids, quarantine: input.quarantine })
+}
+
+fn lake_err(e: sb_lake::LakeError) -> LoadFailure {
+    LoadFailure::Error(IngestError::Io(e.to_string()))
+}
+
+/// SHA-256 of a file's bytes, and its size.
+pub fn sha256_file(path: &Path) -> Result<(String, u64), IngestError> {
+    let mut f =
+        std::fs::File::open(path).map_err(|e| IngestError::Io(format!("cannot open {}: {e}", path.display())))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| IngestError::Io(format!("cannot read {}: {e}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((hex::encode(h.finalize()), size))
+}
+
+struct Columns<'r, 'a> {
+    records: &'r [(Record<'a>, NaiveDate, u32)],
+    lines: &'r [Option<Arc<str>>],
+    imsis: &'r [Option<Arc<str>>],
+    imeis: &'r [Option<Arc<str>>],
+    others: &'r [Option<Arc<str>>],
+    cells: &'r [Option<Arc<str>>],
+}
+
+fn strings(n: usize) -> StringBuilder {
+    StringBuilder::with_capacity(n, n * 24)
+}
+
+impl Columns<'_, '_> {
+    fn common(&self, source: &str, key: &str, idx: &[usize]) -> Vec<ArrayRef> {
+        let n = idx.len();
+        let (mut id, mut src, mut fk, mut kind, mut line, mut imsi) =
+            (strings(n), strings(n), strings(n), strings(n), strings(n), strings(n));
+        for &i in idx {
+            let r = &self.records[i].0;
+            id.append_value(&r.record_id);
+            src.append_value(source);
+            fk.append_value(key);
+            kind.append_value(r.kind.as_str());
+            line.append_option(self.lines[i].as_deref());
+            imsi.append_option(self.imsis[i].as_deref());
+        }
+        vec![
+            Arc::new(id.finish()),
+            Arc::new(src.finish()),
+            Arc::new(fk.finish()),
+            Arc::new(kind.finish()),
+            Arc::new(line.finish()),
+            Arc::new(imsi.finish()),
+        ]
+    }
+
+    fn time(&self, idx: &[usize]) -> Vec<ArrayRef> {
+        let n = idx.len();
+        let mut start = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+        let mut date = Date32Builder::with_capacity(n);
+        let mut hour = Int32Builder::with_capacity(n);
+        for &i in idx {
+            let (r, d, h) = &self.records[i];
+            start.append_value(r.start_us);
+            date.append_value((*d - EPOCH).num_days() as i32);
+            hour.append_value(*h as i32);
+        }
+        vec![Arc::new(start.finish()), Arc::new(date.finish()), Arc::new(hour.finish())]
+    }
+
+    fn money(&self, idx: &[usize]) -> Result<ArrayRef, arrow::error::ArrowError> {
+        let mut m = Decimal128Builder::with_capacity(idx.len());
+        for &i in idx {
+            m.append_value(i128::from(self.records[i].0.charge_e4));
+        }
+        Ok(Arc::new(m.finish().with_precision_and_scale(18, schema::MONEY_SCALE)?))
+    }
+
+    fn usage(&self, source: &str, key: &str, idx: &[usize]) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let n = idx.len();
+        let mut cols = self.common(source, key, idx);
+        let (mut imei, mut other) = (strings(n), strings(n));
+        let (mut dur, mut up, mut down, mut rg, mut seq) = (
+            Int64Builder::with_capacity(n),
+            Int64Builder::with_capacity(n),
+            Int64Builder::with_capacity(n),
+            Int64Builder::with_capacity(n),
+            Int64Builder::with_capacity(n),
+        );
+        let (mut cell, mut roam) = (strings(n), strings(n));
+        for &i in idx {
+            let r = &self.records[i].0;
+            imei.append_option(self.imeis[i].as_deref());
+            other.append_option(self.others[i].as_deref());
+            dur.append_value(r.duration_s);
+            up.append_value(r.up_bytes);
+            down.append_value(r.down_bytes);
+            rg.append_option(r.rating_group);
+            cell.append_option(self.cells[i].as_deref());
+            roam.append_option(r.roaming.as_deref());
+            seq.append_option(r.partial_seq);
+        }
+        cols.push(Arc::new(imei.finish()));
+        cols.push(Arc::new(other.finish()));
+        cols.extend(self.time(idx));
+        cols.push(Arc::new(dur.finish()));
+        cols.push(Arc::new(up.finish()));
+        cols.push(Arc::new(down.finish()));
+        cols.push(Arc::new(rg.finish()));
+        cols.push(Arc::new(cell.finish()));
+        cols.push(Arc::new(roam.finish()));
+        cols.push(self.money(idx)?);
+        cols.push(Arc::new(seq.finish()));
+        RecordBatch::try_new(Arc::clone(&schema::USAGE), cols)
+    }
+
+    fn topups(&self, source: &str, key: &str, idx: &[usize]) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let mut cols = self.common(source, key, idx);
+        cols.extend(self.time(idx));
+        cols.push(self.money(idx)?);
+        let mut ch = strings(idx.len());
+        for &i in idx {
+            let r = &self.records[i].0;
+            ch.append_value(r.channel.map_or("", |c| c.as_str()));
+            debug_assert!(matches!(r.kind, UsageKind::Topup | UsageKind::TopupAuto));
+        }
+        cols.push(Arc::new(ch.finish()));
+        RecordBatch::try_new(Arc::clone(&schema::TOPUPS), cols)
+    }
+}
+
+/// Where the quarantine of a commit is written.
+pub fn quarantine_path(data_dir: &Path, source: &str, commit_id: &str) -> PathBuf {
+    data_dir.join("quarantine").join(source).join(format!("{commit_id}.csv.age"))
+}
