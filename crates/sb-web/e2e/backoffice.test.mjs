@@ -17,7 +17,7 @@ import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "../../..");
-const bin = process.env.SWITCHBOARD_BIN || join(root, "target/debug/switchboard");
+const bin = process.env.SWITCHBOARD_BIN || join(process.env.CARGO_TARGET_DIR || join(root, "target"), "debug/switchboard");
 const artifacts = join(root, "target/e2e-artifacts");
 const work = mkdtempSync(join(tmpdir(), "sb-e2e-"));
 const NEW_PASSWORD = "correct horse battery staple";
@@ -91,6 +91,9 @@ before(async () => {
   assert.ok(passwords.admin, "init printed a one-time password for the first admin");
   passwords.pat = switchboard("users", "add", "pat", "--role", "privacy_officer").one_time_password;
   passwords.mia = switchboard("users", "add", "mia", "--role", "marketing").one_time_password;
+  // A demo operator's day, ingested into the same data directory, fills the dashboard.
+  const demo = switchboard("demo", "--dir", join(work, "demo"), "--customers", "40", "--hours", "2");
+  assert.ok(demo.jobs.every((j) => j.status === "succeeded"), "the demo's jobs succeeded");
 
   server = spawn(bin, ["--data-dir", join(work, "data"), "serve"], {
     cwd: work,
@@ -127,7 +130,7 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-test("the admin signs in with the one-time password, changes it and sees the dashboard", async () => {
+test("the admin signs in with the one-time password, changes it and sees the dashboard filled by the demo", async () => {
   const page = await newPage();
   await page.goto(`${base}/admin`);
   assert.match(page.url(), /\/admin\/sign-in/, "anonymous visitors are sent to sign in");
@@ -137,8 +140,13 @@ test("the admin signs in with the one-time password, changes it and sees the das
   for (const section of ["Ingestion freshness", "Open alerts", "Records per hour", "Last runs"]) {
     assert.ok(await page.isVisible(`h2:has-text("${section}")`), section);
   }
-  // Without an ingestion source the dashboard says so instead of inventing numbers.
-  assert.ok(await page.isVisible("text=No ingestion source configured."));
+  // The demo's mediation source, fresh, and the records it loaded per hour.
+  const freshness = await page.textContent("section:has(h2:text('Ingestion freshness'))");
+  assert.match(freshness, /MED01/);
+  assert.match(freshness, /on time/);
+  await page.locator(".chart .uplot").waitFor();
+  const runs = await page.textContent("section:has(h2:text('Last runs'))");
+  assert.match(runs, /ingest\.MED01/);
   await shot(page, "01-dashboard");
   await page.context().close();
 });

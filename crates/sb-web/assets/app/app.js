@@ -30,7 +30,8 @@
       return;
     }
     if (kind === "bars") {
-      plot(el, [{}, { label: el.getAttribute("data-label") || "value", stroke: "#1f5fbf", fill: "rgba(31,95,191,.15)" }],
+      var bars = window.uPlot && window.uPlot.paths && window.uPlot.paths.bars ? window.uPlot.paths.bars({ size: [0.7] }) : undefined;
+      plot(el, [{}, { label: el.getAttribute("data-label") || "value", stroke: "#1f5fbf", fill: "rgba(31,95,191,.35)", paths: bars, points: { show: false } }],
         [points.map(function (p) { return p[0]; }), points.map(function (p) { return p[1]; })]);
     } else if (kind === "calls") {
       plot(el, [{}, { label: "calls", stroke: "#1f5fbf" }, { label: "errors", stroke: "#b42318" }],

@@ -46,9 +46,15 @@ pub async fn page(State(state): State<AppState>, caller: CallerExt) -> WebResult
         }
     };
     let hours = state.ingestion().records_per_hour(now - Duration::hours(24)).await.unwrap_or_default();
-    let records_json =
-        serde_json::to_string(&hours.iter().map(|h| (h.hour.timestamp(), h.records)).collect::<Vec<_>>())
-            .unwrap_or_else(|_| "[]".into());
+    // Every hour of the last day, empty ones at zero, so the chart's axis is the day.
+    let first = (now.timestamp() / 3600 - 23) * 3600;
+    let slots: Vec<(i64, i64)> = (0..24)
+        .map(|i| {
+            let at = first + i * 3600;
+            (at, hours.iter().filter(|h| h.hour.timestamp().div_euclid(3600) * 3600 == at).map(|h| h.records).sum())
+        })
+        .collect();
+    let records_json = serde_json::to_string(&slots).unwrap_or_else(|_| "[]".into());
     let mut alerts: Vec<String> = sources
         .iter()
         .filter(|s| s.late)
