@@ -184,6 +184,15 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
                 .into(),
         ));
     }
+    if let Some(meta) = figment.find_metadata("auth.jwt.hs256_secret")
+        && matches!(meta.source, Some(figment::Source::File(_)))
+    {
+        return Err(ConfigError(
+            "config key `auth.jwt.hs256_secret` must not be in a config file: set SWITCHBOARD__AUTH__JWT__HS256_SECRET \
+             or auth.jwt.hs256_secret_file"
+                .into(),
+        ));
+    }
     resolve_secret(&mut config.store.url, config.store.url_file.as_deref(), "store.url")?;
     resolve_secret(&mut config.privacy.vault_url, config.privacy.vault_url_file.as_deref(), "privacy.vault_url")?;
     Ok(config)
@@ -364,6 +373,21 @@ mod tests {
         pg.store.url = Some(SecretString::from("postgres://sb@db/sb"));
         assert_eq!(pg.vault_url(), "postgres://sb@db/sb");
         assert_eq!(pg.vault_schema().as_deref(), Some("vault"));
+    }
+
+    #[test]
+    fn the_customer_token_secret_is_refused_from_the_config_file_and_masked_when_shown() {
+        Jail::expect_with(|jail| {
+            jail.create_file("switchboard.toml", "[auth.jwt]\nhs256_secret = \"x\"\n")?;
+            let e = load_in(jail).unwrap_err().to_string();
+            assert!(e.contains("auth.jwt.hs256_secret") && e.contains("must not be in a config file"), "{e}");
+            jail.create_file("switchboard.toml", "[server]\naddress = \"127.0.0.1:9999\"\n")?;
+            jail.set_env("SWITCHBOARD__AUTH__JWT__HS256_SECRET", "a shared secret of thirty-two bytes or more");
+            let c = load_in(jail).unwrap();
+            assert_eq!(c.server.address.port(), 9999);
+            assert!(!c.to_toml().contains("thirty-two") && c.to_toml().contains(sb_core::secret::MASK));
+            Ok(())
+        });
     }
 
     #[test]
