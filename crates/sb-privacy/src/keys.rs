@@ -20,6 +20,7 @@ use sb_store::{Db, time};
 use zeroize::Zeroizing;
 
 use crate::crypto::{self, Key};
+use crate::token_id::TokenIds;
 use crate::{PiiKind, PrivacyError};
 
 /// The master key: 32 bytes, given as 64 hex characters. Wiped on drop; never printed.
@@ -107,6 +108,8 @@ pub(crate) struct Keyring {
     ff1: BTreeMap<PiiKind, Key>,
     hmac: BTreeMap<PiiKind, Key>,
     pub audit: Key,
+    /// Encrypts row ids into tokens (deterministic root: tokens outlive root rotations).
+    pub token_ids: TokenIds,
 }
 
 const ROOT: &str = "root";
@@ -153,6 +156,7 @@ impl Keyring {
             ff1: PiiKind::ALL.into_iter().map(|k| (k, crypto::derive(&det, &format!("ff1/{k}")))).collect(),
             hmac: PiiKind::ALL.into_iter().map(|k| (k, crypto::derive(&det, &format!("hmac/{k}")))).collect(),
             audit: crypto::derive(&det, "audit"),
+            token_ids: TokenIds::new(&crypto::derive(&det, "token-ids")),
         })
     }
 

@@ -22,10 +22,12 @@ pub mod files;
 mod generalize;
 mod keys;
 mod kind;
+mod known;
 mod principal;
 mod rotation;
 mod scan;
 mod subject;
+mod token_id;
 mod vault;
 
 use std::path::Path;
@@ -43,8 +45,10 @@ pub use subject::Subject;
 pub use vault::{Revealed, Vault, handle_kind};
 
 /// The vault's tables (applied to the vault's own database by [`Vault::open`]).
-pub static MIGRATIONS: sb_store::MigrationSet =
-    sb_store::MigrationSet { domain: "privacy", migrations: &[sb_store::migration!(1, "0001_vault")] };
+pub static MIGRATIONS: sb_store::MigrationSet = sb_store::MigrationSet {
+    domain: "privacy",
+    migrations: &[sb_store::migration!(1, "0001_vault"), sb_store::migration!(2, "0002_token_ids")],
+};
 
 /// Every permission the vault checks, for role tables and documentation.
 pub fn permissions() -> Vec<String> {

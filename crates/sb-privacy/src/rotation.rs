@@ -75,7 +75,7 @@ impl Vault {
         let mut recomputed = 0;
         loop {
             let rows = sqlx::query(
-                "SELECT t.token, t.kind, t.subject_id, t.value, s.ref, s.kind FROM vault_tokens t \
+                "SELECT t.id, t.kind, t.subject_id, t.value, s.ref, s.kind, t.token FROM vault_tokens t \
                  JOIN vault_subjects s ON s.id = t.subject_id WHERE t.fp_version <> $1 LIMIT $2",
             )
             .bind(current)
@@ -88,9 +88,11 @@ impl Vault {
             }
             let mut tx = self.db.begin_write().await?;
             for r in &rows {
-                let token: String = r.try_get(0).map_err(StoreError::from)?;
+                let id: i64 = r.try_get(0).map_err(StoreError::from)?;
                 let kind: PiiKind =
                     r.try_get::<String, _>(1).map_err(StoreError::from)?.parse().map_err(PrivacyError::Config)?;
+                let legacy: Option<String> = r.try_get(6).map_err(StoreError::from)?;
+                let token = legacy.unwrap_or_else(|| keys.token_ids.encode(kind, id));
                 let sid: i64 = r.try_get(2).map_err(StoreError::from)?;
                 let sealed: Vec<u8> = r.try_get(3).map_err(StoreError::from)?;
                 let subject_ref: Option<String> = r.try_get(4).map_err(StoreError::from)?;
@@ -102,10 +104,10 @@ impl Vault {
                     _ => String::new(),
                 };
                 let fp = crypto::hmac(keys.current().fingerprint_key(kind), &[scope.as_bytes(), &value]);
-                sqlx::query("UPDATE vault_tokens SET fingerprint = $1, fp_version = $2 WHERE token = $3")
+                sqlx::query("UPDATE vault_tokens SET fingerprint = $1, fp_version = $2 WHERE id = $3")
                     .bind(fp.to_vec())
                     .bind(current)
-                    .bind(&token)
+                    .bind(id)
                     .execute(&mut *tx)
                     .await
                     .map_err(StoreError::from)?;

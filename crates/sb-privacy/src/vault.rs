@@ -14,6 +14,7 @@ use crate::cache::TokenCache;
 use crate::crypto::{self, Key};
 use crate::ff1::Ff1;
 use crate::keys::{Keyring, MasterKey};
+use crate::known::KnownFingerprints;
 use crate::subject::{self, Subject};
 use crate::{Method, PiiKind, Principal, PrivacyConfig, PrivacyError};
 
@@ -40,16 +41,26 @@ pub struct Vault {
     pub(crate) keys: RwLock<Arc<Keyring>>,
     pub(crate) config: PrivacyConfig,
     pub(crate) cache: TokenCache,
+    known: KnownFingerprints,
     subject_keys: Mutex<HashMap<i64, Key>>,
 }
 
 /// A token about to be inserted.
 struct NewToken {
     miss: usize,
+    id: i64,
     token: String,
     fp: Vec<u8>,
     sid: i64,
     sealed: Vec<u8>,
+}
+
+/// A token's row.
+#[derive(Clone)]
+struct Found {
+    id: i64,
+    token: Arc<str>,
+    subject: i64,
 }
 
 struct Miss<'a> {
@@ -72,6 +83,7 @@ impl Vault {
             keys: RwLock::new(Arc::new(keys)),
             cache: TokenCache::new(config.cache_capacity.max(16)),
             config,
+            known: KnownFingerprints::default(),
             subject_keys: Mutex::new(HashMap::new()),
         })
     }
@@ -191,11 +203,19 @@ impl Vault {
 
     /// Token and subject of each fingerprint set, where one exists.
     async fn lookup(&self, kind: PiiKind, fps: &[Vec<Vec<u8>>]) -> Result<Vec<Option<(Arc<str>, i64)>>, PrivacyError> {
-        let mut by_fp: HashMap<Vec<u8>, (Arc<str>, i64)> = HashMap::new();
-        let all: Vec<&Vec<u8>> = fps.iter().flatten().collect();
+        Ok(self.find(kind, fps).await?.into_iter().map(|f| f.map(|f| (f.token, f.subject))).collect())
+    }
+
+    /// The row of each fingerprint set, where one exists.
+    async fn find(&self, kind: PiiKind, fps: &[Vec<Vec<u8>>]) -> Result<Vec<Option<Found>>, PrivacyError> {
+        let keys = self.keys();
+        let mut by_fp: HashMap<Vec<u8>, Found> = HashMap::new();
+        // Values the vault cannot hold are not looked up at all.
+        let maybe = self.known.maybe_present(&self.db, kind, fps).await?;
+        let all: Vec<&Vec<u8>> = fps.iter().zip(&maybe).filter(|(_, m)| **m).flat_map(|(set, _)| set).collect();
         for chunk in all.chunks(CHUNK) {
             let sql = format!(
-                "SELECT token, fingerprint, subject_id FROM vault_tokens WHERE kind = {} AND fingerprint IN ({})",
+                "SELECT id, token, fingerprint, subject_id FROM vault_tokens WHERE kind = {} AND fingerprint IN ({})",
                 self.db.params(1, 1),
                 self.db.params(2, chunk.len())
             );
@@ -204,21 +224,38 @@ impl Vault {
                 q = q.bind((*fp).clone());
             }
             for row in q.fetch_all(self.db.pool()).await.map_err(StoreError::from)? {
-                let token: String = row.try_get(0).map_err(StoreError::from)?;
-                let fp: Vec<u8> = row.try_get(1).map_err(StoreError::from)?;
-                let subject: i64 = row.try_get(2).map_err(StoreError::from)?;
-                by_fp.insert(fp, (Arc::from(token), subject));
+                let id: i64 = row.try_get(0).map_err(StoreError::from)?;
+                let legacy: Option<String> = row.try_get(1).map_err(StoreError::from)?;
+                let fp: Vec<u8> = row.try_get(2).map_err(StoreError::from)?;
+                let subject: i64 = row.try_get(3).map_err(StoreError::from)?;
+                let token = legacy.unwrap_or_else(|| keys.token_ids.encode(kind, id));
+                by_fp.insert(fp, Found { id, token: Arc::from(token), subject });
             }
         }
         Ok(fps.iter().map(|set| set.iter().find_map(|fp| by_fp.get(fp).cloned())).collect())
+    }
+
+    /// The next `n` token row ids, from the never-decreasing counter (inside `tx`, so a
+    /// rolled-back transaction gives its ids back and a committed one never sees them reused).
+    async fn allocate_ids(tx: &mut sqlx::Transaction<'static, sqlx::Any>, n: usize) -> Result<i64, PrivacyError> {
+        let next: i64 = sqlx::query_scalar(
+            "UPDATE vault_counters SET next_id = next_id + $1 WHERE name = 'tokens' RETURNING next_id",
+        )
+        .bind(n as i64)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(next - n as i64)
     }
 
     /// New tokens for the misses still unresolved, in one write transaction.
     async fn create(&self, kind: PiiKind, keys: &Keyring, misses: &mut [Miss<'_>]) -> Result<(), PrivacyError> {
         let now = time::to_ms(chrono::Utc::now());
         let mut tx = self.db.begin_write().await?;
+        let pending = misses.iter().filter(|m| m.found.is_none()).count();
+        let mut id = Self::allocate_ids(&mut tx, pending).await?;
         let mut subjects: HashMap<&Subject, (i64, Key)> = HashMap::new();
-        let mut rows: Vec<NewToken> = Vec::new();
+        let mut rows: Vec<NewToken> = Vec::with_capacity(pending);
         for (i, m) in misses.iter().enumerate().filter(|(_, m)| m.found.is_none()) {
             // One subject per distinct subject of the call: the new values of one batch that
             // are not known yet share one provisional subject until `link` moves each.
@@ -230,22 +267,23 @@ impl Vault {
                     (sid, key)
                 }
             };
-            let token = format!("{}_{}", kind.token_prefix(), crypto::random_token_body());
+            let token = keys.token_ids.encode(kind, id);
             let fp = fingerprint(keys.current().fingerprint_key(kind), m.subject.scope(kind), m.value).to_vec();
             let sealed = crypto::seal(&key, m.value.as_bytes(), token.as_bytes());
-            rows.push(NewToken { miss: i, token, fp, sid, sealed });
+            rows.push(NewToken { miss: i, id, token, fp, sid, sealed });
+            id += 1;
         }
         let mut lost: Vec<usize> = Vec::new();
         for chunk in rows.chunks(CHUNK) {
             let sql = format!(
-                "INSERT INTO vault_tokens (token, kind, fp_version, fingerprint, subject_id, value, created_at_ms) VALUES {} \
-                 ON CONFLICT (kind, fingerprint) DO NOTHING RETURNING token",
+                "INSERT INTO vault_tokens (id, kind, fp_version, fingerprint, subject_id, value, created_at_ms) VALUES {} \
+                 ON CONFLICT (kind, fingerprint) DO NOTHING RETURNING id",
                 self.db.values(1, chunk.len(), 7)
             );
-            let mut q = sqlx::query_scalar::<_, String>(&sql);
+            let mut q = sqlx::query_scalar::<_, i64>(&sql);
             for r in chunk {
                 q = q
-                    .bind(r.token.clone())
+                    .bind(r.id)
                     .bind(kind.as_str())
                     .bind(keys.current)
                     .bind(r.fp.clone())
@@ -253,10 +291,10 @@ impl Vault {
                     .bind(r.sealed.clone())
                     .bind(now);
             }
-            let inserted: std::collections::HashSet<String> =
+            let inserted: std::collections::HashSet<i64> =
                 q.fetch_all(&mut *tx).await.map_err(StoreError::from)?.into_iter().collect();
             for r in chunk {
-                if inserted.contains(&r.token) {
+                if inserted.contains(&r.id) {
                     misses[r.miss].found = Some((Arc::from(r.token.as_str()), r.sid));
                 } else {
                     lost.push(r.miss);
@@ -264,6 +302,7 @@ impl Vault {
             }
         }
         tx.commit().await.map_err(StoreError::from)?;
+        self.known.add(kind, rows.iter().map(|r| r.fp.as_slice()));
         if !lost.is_empty() {
             // Another process tokenised the same values meanwhile: take its tokens.
             let fps: Vec<Vec<Vec<u8>>> = lost
@@ -409,11 +448,18 @@ impl Vault {
             let Some(key) = self.subject_key(sid).await? else { return Ok(None) };
             return crypto::open(&key, &sealed, kind.as_str().as_bytes()).map(Some);
         }
-        let row = sqlx::query("SELECT subject_id, value FROM vault_tokens WHERE token = $1")
-            .bind(handle)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(StoreError::from)?;
+        // Tokens are encrypted row ids; those made before that are found by their text.
+        let row = match self.keys().token_ids.decode(kind, handle) {
+            Some(id) => {
+                sqlx::query("SELECT subject_id, value FROM vault_tokens WHERE id = $1 AND kind = $2 AND token IS NULL")
+                    .bind(id)
+                    .bind(kind.as_str())
+            }
+            None => sqlx::query("SELECT subject_id, value FROM vault_tokens WHERE token = $1").bind(handle),
+        }
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(StoreError::from)?;
         let Some(row) = row else { return Ok(None) };
         let sid: i64 = row.try_get(0).map_err(StoreError::from)?;
         let sealed: Vec<u8> = row.try_get(1).map_err(StoreError::from)?;
@@ -459,7 +505,7 @@ impl Vault {
     pub async fn link(&self, kind: PiiKind, value: &str, customer: &str) -> Result<bool, PrivacyError> {
         let keys = self.keys();
         let fps = fingerprints(&keys, kind, "", value);
-        let Some((token, sid)) = self.lookup(kind, &[fps]).await?.pop().flatten() else {
+        let Some(Found { id, token, subject: sid }) = self.find(kind, &[fps]).await?.pop().flatten() else {
             return Ok(false);
         };
         let owner_kind: Option<String> = sqlx::query_scalar("SELECT kind FROM vault_subjects WHERE id = $1")
@@ -474,10 +520,10 @@ impl Vault {
         let (customer_sid, customer_key) =
             subject::get_or_create(&mut tx, &keys, &Subject::Customer(customer.to_owned())).await?;
         let sealed = crypto::seal(&customer_key, value.as_bytes(), token.as_bytes());
-        sqlx::query("UPDATE vault_tokens SET subject_id = $1, value = $2 WHERE token = $3")
+        sqlx::query("UPDATE vault_tokens SET subject_id = $1, value = $2 WHERE id = $3")
             .bind(customer_sid)
             .bind(sealed)
-            .bind(token.as_ref())
+            .bind(id)
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from)?;
@@ -526,4 +572,74 @@ pub fn handle_kind(handle: &str) -> Option<PiiKind> {
     let (prefix, body) = handle.split_once('_')?;
     (body.len() == 26).then_some(())?;
     PiiKind::from_token_prefix(prefix)
+}
+
+#[cfg(test)]
+mod tests {
+    use sb_store::{MigrationSet, PoolOptions, TestDb};
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    const MASTER: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+    /// A vault made before tokens were row ids (migration 0001 only), holding one token in the
+    /// old form: after the upgrade it still reveals, and the same value keeps its token.
+    #[tokio::test]
+    async fn tokens_made_before_migration_0002_keep_working_after_it() {
+        let test = TestDb::new().await;
+        let options = PoolOptions { schema: Some("vault".into()), ..Default::default() };
+        let db = Db::connect_with(test.url(), &options).await.unwrap();
+        static V1: MigrationSet =
+            MigrationSet { domain: "privacy", migrations: &[sb_store::migration!(1, "0001_vault")] };
+        db.migrate(&[&V1]).await.unwrap();
+        let master = MasterKey::parse(MASTER).unwrap();
+        let keys = Keyring::load(&db, &master).await.unwrap();
+        let old_token = format!("{}_{}", PiiKind::Msisdn.token_prefix(), crypto::random_token_body());
+        let mut tx = db.begin_write().await.unwrap();
+        let (sid, key) = subject::get_or_create(&mut tx, &keys, &Subject::Customer("C1".into())).await.unwrap();
+        sqlx::query(
+            "INSERT INTO vault_tokens (token, kind, fp_version, fingerprint, subject_id, value, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0)",
+        )
+        .bind(&old_token)
+        .bind(PiiKind::Msisdn.as_str())
+        .bind(keys.current)
+        .bind(fingerprint(keys.current().fingerprint_key(PiiKind::Msisdn), "", "393401234567").to_vec())
+        .bind(sid)
+        .bind(crypto::seal(&key, b"393401234567", old_token.as_bytes()))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+
+        let vault = Vault::open(db, master, PrivacyConfig::default()).await.unwrap();
+        let who = Principal::new("olivia", ["privacy.reveal.*"]);
+        let revealed = vault.reveal(&who, &old_token, "upgrade check").await.unwrap();
+        assert_eq!(revealed.value.expose_secret(), "393401234567");
+        let c1 = Subject::Customer("C1".into());
+        assert_eq!(vault.tokenize(PiiKind::Msisdn, "393401234567", &c1).await.unwrap().as_ref(), old_token);
+        // New values get row-id tokens, numbered after the old rows.
+        let new = vault.tokenize(PiiKind::Msisdn, "393409999999", &c1).await.unwrap();
+        assert_eq!(vault.keys().token_ids.decode(PiiKind::Msisdn, &new), Some(2));
+        assert_eq!(vault.reveal(&who, &new, "upgrade check").await.unwrap().value.expose_secret(), "393409999999");
+    }
+
+    /// A token is never handed out twice, even after the newest rows are erased.
+    #[tokio::test]
+    async fn row_ids_are_not_reused_after_erasure() {
+        let test = TestDb::new().await;
+        let options = PoolOptions { schema: Some("vault".into()), ..Default::default() };
+        let db = Db::connect_with(test.url(), &options).await.unwrap();
+        let vault = Vault::open(db, MasterKey::parse(MASTER).unwrap(), PrivacyConfig::default()).await.unwrap();
+        let who = Principal::new("olivia", ["privacy.reveal.*", "privacy.erase"]);
+        let first = vault.tokenize(PiiKind::Msisdn, "393401111111", &Subject::Customer("C9".into())).await.unwrap();
+        vault.erase_customer(&who, "C9").await.unwrap();
+        let second = vault.tokenize(PiiKind::Msisdn, "393402222222", &Subject::Customer("C10".into())).await.unwrap();
+        assert_ne!(first, second);
+        assert!(
+            matches!(vault.reveal(&who, &first, "check").await, Err(PrivacyError::UnknownToken)),
+            "the erased token stays dead"
+        );
+    }
 }

@@ -123,7 +123,7 @@ impl Db {
                         // at each checkpoint and safe against corruption in WAL mode.
                         let pragmas = format!(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_ms};"
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_ms}; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 16384;"
                         );
                         conn.execute(sqlx::raw_sql(&pragmas)).await?;
                     }
