@@ -23,6 +23,8 @@ pub struct IngestConfig {
     pub sources: BTreeMap<String, SourceConfig>,
     /// Extra layouts beside the built-in `reference` and `asterisk`: `[ingest.layouts.NAME]`.
     pub layouts: BTreeMap<String, LayoutConfig>,
+    /// The daily master data: `[ingest.master]`.
+    pub master: crate::master::MasterConfig,
 }
 
 impl Default for IngestConfig {
@@ -34,6 +36,7 @@ impl Default for IngestConfig {
             alert_webhook: None,
             sources: BTreeMap::new(),
             layouts: BTreeMap::new(),
+            master: crate::master::MasterConfig::default(),
         }
     }
 }

@@ -19,6 +19,7 @@ mod consumer;
 mod dedup;
 mod journal;
 pub mod layout;
+pub mod master;
 mod pipeline;
 mod protect;
 mod quarantine;
@@ -31,12 +32,15 @@ pub use config::{AfterCommit, IngestConfig, SftpConfig, SourceConfig, SourceKind
 pub use consumer::DailyCounters;
 pub use journal::{Counts, FileState, Journal, JournalEntry};
 pub use layout::{LayoutConfig, built_in as built_in_layouts};
+pub use master::{MasterConfig, MasterData, MasterSummary};
 pub use runner::{FileOutcome, Ingestor, RunSummary};
 pub use source::{RemoteFile, Source, SourceError};
 
 /// The tables of the ingestion domain.
-pub static MIGRATIONS: sb_store::MigrationSet =
-    sb_store::MigrationSet { domain: "ingest", migrations: &[sb_store::migration!(1, "0001_ingest")] };
+pub static MIGRATIONS: sb_store::MigrationSet = sb_store::MigrationSet {
+    domain: "ingest",
+    migrations: &[sb_store::migration!(1, "0001_ingest"), sb_store::migration!(2, "0002_master")],
+};
 
 /// What can go wrong in ingestion. Messages never hold personal data.
 #[derive(Debug, thiserror::Error)]

@@ -343,3 +343,6 @@ async fn an_asterisk_master_csv_loads_through_its_layout_with_no_code() {
         "record_id,duration_s,t\nast-1763813110.1,120,2026-11-22T12:05:10Z\nast-1763813400.3,0,2026-11-22T12:10:00Z\n"
     );
 }
+
+#[path = "ingest/master.rs"]
+mod master;

@@ -55,7 +55,70 @@ pub static TOPUPS: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
+/// A type-2 slowly changing dimension: the key, `version` (from 1), the attributes, and the
+/// version's validity: `valid_from` (inclusive; the first version is valid from 1970-01-01),
+/// `valid_to` (exclusive; null while current) and `is_current`.
+fn dimension(key: &str, attributes: &[(&str, DataType)]) -> SchemaRef {
+    let mut fields = vec![Field::new(key, DataType::Utf8, false), Field::new("version", DataType::Int64, false)];
+    fields.extend(attributes.iter().map(|(name, t)| Field::new(*name, t.clone(), true)));
+    fields.push(Field::new("valid_from", ts(), false));
+    fields.push(Field::new("valid_to", ts(), true));
+    fields.push(Field::new("is_current", DataType::Boolean, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// `dim_customer`: customers, SCD type 2. Personal fields hold tokens or generalised values;
+/// those the policy encrypts (name, address, e-mail, IBAN by default) stay in the store only
+/// and are null here.
+pub static DIM_CUSTOMER: LazyLock<SchemaRef> = LazyLock::new(|| {
+    dimension(
+        "customer_id",
+        &[
+            ("customer_type", DataType::Utf8),
+            ("name", DataType::Utf8),
+            ("birth_date", DataType::Utf8),
+            ("tax_code", DataType::Utf8),
+            ("iban", DataType::Utf8),
+            ("address", DataType::Utf8),
+            ("province", DataType::Utf8),
+            ("email", DataType::Utf8),
+        ],
+    )
+});
+
+/// `dim_line`: lines (SIMs), SCD type 2. `msisdn`, `imsi` and `imei` are tokens — the same
+/// tokens as in `usage.line`, so facts join their line.
+pub static DIM_LINE: LazyLock<SchemaRef> = LazyLock::new(|| {
+    dimension(
+        "line_id",
+        &[
+            ("customer_id", DataType::Utf8),
+            ("msisdn", DataType::Utf8),
+            ("imsi", DataType::Utf8),
+            ("imei", DataType::Utf8),
+            ("plan_code", DataType::Utf8),
+            ("payment_type", DataType::Utf8),
+            ("status", DataType::Utf8),
+            ("activated_on", DataType::Utf8),
+        ],
+    )
+});
+
+/// `dim_plan`: tariff plans, SCD type 2.
+pub static DIM_PLAN: LazyLock<SchemaRef> = LazyLock::new(|| {
+    dimension(
+        "plan_code",
+        &[("name", DataType::Utf8), ("payment_type", DataType::Utf8), ("monthly_fee_cents", DataType::Int64)],
+    )
+});
+
 /// The datasets whose schema Switchboard knows; queries see them even before any data.
 pub fn known() -> Vec<(&'static str, SchemaRef)> {
-    vec![("usage", Arc::clone(&USAGE)), ("topups", Arc::clone(&TOPUPS))]
+    vec![
+        ("usage", Arc::clone(&USAGE)),
+        ("topups", Arc::clone(&TOPUPS)),
+        ("dim_customer", Arc::clone(&DIM_CUSTOMER)),
+        ("dim_line", Arc::clone(&DIM_LINE)),
+        ("dim_plan", Arc::clone(&DIM_PLAN)),
+    ]
 }

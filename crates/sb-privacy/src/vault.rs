@@ -539,6 +539,120 @@ impl Vault {
         Ok(true)
     }
 
+    /// [`Vault::link`] for many values at once (the daily master-data load): each
+    /// `(value, customer)` whose token is held by a provisional subject moves to that customer,
+    /// in one transaction. Returns how many moved.
+    pub async fn link_batch(&self, kind: PiiKind, items: &[(&str, &str)]) -> Result<u64, PrivacyError> {
+        let keys = self.keys();
+        let fps: Vec<Vec<Vec<u8>>> = items.iter().map(|(v, _)| fingerprints(&keys, kind, "", v)).collect();
+        let found = self.find(kind, &fps).await?;
+        let mut sids: Vec<i64> = found.iter().flatten().map(|f| f.subject).collect();
+        sids.sort_unstable();
+        sids.dedup();
+        let mut provisional: std::collections::HashSet<i64> = std::collections::HashSet::new();
+        for chunk in sids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT id FROM vault_subjects WHERE kind = 'provisional' AND id IN ({})",
+                self.db.params(1, chunk.len())
+            );
+            let mut q = sqlx::query_scalar::<_, i64>(&sql);
+            for sid in chunk {
+                q = q.bind(*sid);
+            }
+            provisional.extend(q.fetch_all(self.db.pool()).await.map_err(StoreError::from)?);
+        }
+        let moves: Vec<(&Found, &str, &str)> = found
+            .iter()
+            .zip(items)
+            .filter_map(|(f, (value, customer))| f.as_ref().map(|f| (f, *value, *customer)))
+            .filter(|(f, _, _)| provisional.contains(&f.subject))
+            .collect();
+        if moves.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.db.begin_write().await?;
+        let mut customers: HashMap<&str, (i64, Key)> = HashMap::new();
+        let mut moved = 0u64;
+        for (f, value, customer) in &moves {
+            let (customer_sid, key) = match customers.get(customer) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = subject::get_or_create(&mut tx, &keys, &Subject::Customer((*customer).to_owned())).await?;
+                    customers.insert(customer, c.clone());
+                    c
+                }
+            };
+            let sealed = crypto::seal(&key, value.as_bytes(), f.token.as_bytes());
+            moved +=
+                sqlx::query("UPDATE vault_tokens SET subject_id = $1, value = $2 WHERE id = $3 AND subject_id = $4")
+                    .bind(customer_sid)
+                    .bind(sealed)
+                    .bind(f.id)
+                    .bind(f.subject)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from)?
+                    .rows_affected();
+        }
+        let emptied: Vec<i64> = provisional.iter().copied().collect();
+        for sid in &emptied {
+            // A provisional subject left without values is destroyed with its key.
+            sqlx::query("DELETE FROM vault_subjects WHERE id = $1 AND kind = 'provisional' AND NOT EXISTS (SELECT 1 FROM vault_tokens WHERE subject_id = $1)")
+                .bind(*sid)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        self.forget(&emptied);
+        for (f, value, customer) in &moves {
+            let sid = customers[customer].0;
+            self.cache.insert(self.cache.key(kind, "", value), Arc::clone(&f.token), sid);
+        }
+        Ok(moved)
+    }
+
+    /// [`Vault::protect`] for many values of one kind, each with its subject: tokens in one
+    /// batch, encrypted values with one subject-key lookup per distinct subject.
+    pub async fn protect_batch(
+        &self,
+        kind: PiiKind,
+        items: &[(&str, &Subject)],
+    ) -> Result<Vec<Option<String>>, PrivacyError> {
+        match self.method(kind) {
+            Method::Token => {
+                Ok(self.tokenize_batch(kind, items).await?.into_iter().map(|t| Some(t.to_string())).collect())
+            }
+            Method::Encrypt => {
+                let keys = self.keys();
+                let mut subjects: HashMap<&Subject, (i64, Key)> = HashMap::new();
+                let mut tx = self.db.begin_write().await?;
+                for (_, subject) in items {
+                    if !subjects.contains_key(subject) {
+                        let found = subject::get_or_create(&mut tx, &keys, subject).await?;
+                        subjects.insert(subject, found);
+                    }
+                }
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(items
+                    .iter()
+                    .map(|(value, subject)| {
+                        let (sid, key) = &subjects[subject];
+                        let sealed = crypto::seal(key, value.as_bytes(), kind.as_str().as_bytes());
+                        Some(format!("{ENCRYPTED_PREFIX}.{}.{sid}.{}", kind.as_str(), hex::encode(sealed)))
+                    })
+                    .collect())
+            }
+            _ => {
+                let mut out = Vec::with_capacity(items.len());
+                for (value, subject) in items {
+                    out.push(self.protect(kind, value, subject).await?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
     /// Entries in the token cache now (for metrics and tests).
     pub fn cached_tokens(&self) -> usize {
         self.cache.len()

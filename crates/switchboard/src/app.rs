@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use sb_core::{Clock, SystemClock};
-use sb_ingest::{DailyCounters, Ingestor};
+use sb_ingest::{DailyCounters, Ingestor, MasterData};
 use sb_jobs::{Counters, Housekeeping, Job, JobContext, JobResult, JobSpec, Scheduler};
 use sb_privacy::Vault;
 use sb_store::{Db, MigrationSet, PoolOptions};
@@ -81,6 +81,11 @@ pub fn ingestor(db: &Db, vault: &Arc<Vault>, config: &Config) -> anyhow::Result<
     Ok(Arc::new(ingestor))
 }
 
+/// The master-data loader, writing the same lake as `ingestor`.
+pub fn master_data(db: &Db, vault: &Arc<Vault>, ingestor: &Ingestor, config: &Config) -> MasterData {
+    MasterData::new(db.clone(), Arc::clone(vault), ingestor.lake().clone(), config.ingest.master.clone())
+}
+
 /// The scheduler with every job Switchboard has, overrides applied and checked.
 pub fn scheduler(db: &Db, vault: &Arc<Vault>, ingestor: &Arc<Ingestor>, config: &Config) -> anyhow::Result<Scheduler> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -108,6 +113,17 @@ pub fn scheduler(db: &Db, vault: &Arc<Vault>, ingestor: &Arc<Ingestor>, config: 
         .timeout(std::time::Duration::from_secs(600)),
         Arc::new(sb_web::monitor::RetentionJob::new(db.clone(), config.monitor.retention_days, clock)),
     )?;
+    if config.ingest.master.url.is_some() {
+        s.register(
+            JobSpec::new(
+                "ingest.master",
+                &config.ingest.master.schedule,
+                "Loads customers, lines and plans from the operator's database (SCD2 in the store and the lake)",
+            )?
+            .timeout(std::time::Duration::from_secs(3600)),
+            Arc::new(MasterJob(master_data(db, vault, ingestor, config))),
+        )?;
+    }
     for (name, source) in ingestor.sources() {
         s.register(
             JobSpec::new(&format!("ingest.{name}"), &source.schedule, &format!("Fetches and loads new {name} files"))?
@@ -142,6 +158,24 @@ impl Job for IngestSource {
         ] {
             c.add(k, v);
         }
+        Ok(c)
+    }
+}
+
+/// The daily master-data job.
+struct MasterJob(MasterData);
+
+#[async_trait::async_trait]
+impl Job for MasterJob {
+    async fn run(&self, _ctx: JobContext) -> JobResult {
+        let s = self.0.run().await?;
+        let mut c = Counters::default();
+        for (name, d) in [("customers", &s.customers), ("lines", &s.lines), ("plans", &s.plans)] {
+            c.add(&format!("{name}_read"), d.read as i64);
+            c.add(&format!("{name}_changed"), (d.new + d.changed + d.closed) as i64);
+            c.add(&format!("{name}_rejected"), d.rejected as i64);
+        }
+        c.add("linked", s.linked as i64);
         Ok(c)
     }
 }

@@ -139,6 +139,8 @@ pub enum IngestCommand {
         #[arg(long, default_value = "manual")]
         source: String,
     },
+    /// Load the master data (customers, lines, plans) from the operator's database now.
+    Master,
     /// Open alerts (missing files, runs over budget, rejected files).
     Alerts,
     /// The layouts known, built-in and configured.

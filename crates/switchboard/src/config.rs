@@ -195,6 +195,7 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     }
     resolve_secret(&mut config.store.url, config.store.url_file.as_deref(), "store.url")?;
     resolve_secret(&mut config.privacy.vault_url, config.privacy.vault_url_file.as_deref(), "privacy.vault_url")?;
+    resolve_secret(&mut config.ingest.master.url, config.ingest.master.url_file.as_deref(), "ingest.master.url")?;
     Ok(config)
 }
 

@@ -64,6 +64,11 @@ async fn full_demo(args: &DemoArgs, sources: &Sources, mut config: Config, out: 
         sftp: None,
     });
 
+    // Its CRM database is the source of the master data.
+    if config.ingest.master.url.is_none() {
+        config.ingest.master.url = Some(generation.source_db_url().into());
+    }
+
     let db = app::open_store(&config).await?;
     let vault = std::sync::Arc::new(app::open_vault(&config).await?);
     let ingestor = app::ingestor(&db, &vault, &config)?;
@@ -76,8 +81,11 @@ async fn full_demo(args: &DemoArgs, sources: &Sources, mut config: Config, out: 
     let mut lake_rows = Vec::new();
     sb_lake::run_sql(
         ingestor.lake(),
-        "SELECT record_type, COUNT(*) AS records, SUM(charge_eur) AS eur FROM usage GROUP BY 1 \
-         UNION ALL SELECT record_type, COUNT(*), SUM(amount_eur) FROM topups GROUP BY 1 ORDER BY 1",
+        "SELECT p.payment_type, u.record_type, COUNT(*) AS records, SUM(u.charge_eur) AS eur \
+         FROM usage u JOIN dim_line l ON l.msisdn = u.line AND u.start_time >= l.valid_from \
+         AND (l.valid_to IS NULL OR u.start_time < l.valid_to) \
+         JOIN dim_plan p ON p.plan_code = l.plan_code AND p.is_current \
+         GROUP BY 1, 2 ORDER BY 1, 2",
         sb_lake::OutputFormat::Table,
         &mut lake_rows,
     )

@@ -117,6 +117,33 @@ pub async fn run(cmd: IngestCommand, config: &Config, out: Output) -> anyhow::Re
                 o.source, o.name, o.counts.rows_read, o.counts.rows_loaded, o.counts.duplicates, o.counts.quarantined
             ))
         }
+        IngestCommand::Master => {
+            let s = app::master_data(&db, &vault, &ingestor, config).run().await?;
+            if out.json {
+                return out.json(&s);
+            }
+            let rows: Vec<Vec<String>> = [("customers", &s.customers), ("lines", &s.lines), ("plans", &s.plans)]
+                .iter()
+                .map(|(name, d)| {
+                    vec![
+                        name.to_string(),
+                        d.read.to_string(),
+                        d.new.to_string(),
+                        d.changed.to_string(),
+                        d.unchanged.to_string(),
+                        d.closed.to_string(),
+                        d.rejected.to_string(),
+                        if d.exported { "rewritten" } else { "up to date" }.to_string(),
+                    ]
+                })
+                .collect();
+            out.text(&format!(
+                "{}\n{} provisional line identifiers moved to their customers; {:.1}s",
+                table(&["dimension", "read", "new", "changed", "unchanged", "closed", "rejected", "lake"], &rows),
+                s.linked,
+                s.seconds
+            ))
+        }
         IngestCommand::Alerts => {
             let alerts = ingestor.alerts().open(100).await?;
             if out.json {

@@ -1,0 +1,163 @@
+//! Master data: the generator's CRM database into the store (type-2 history, protected) and
+//! the lake's dimensions.
+
+use std::sync::Arc;
+
+use sb_ingest::{MasterConfig, MasterData};
+use sb_privacy::{Principal, Scanner};
+use sb_store::sqlx::{self, Connection};
+use secrecy::ExposeSecret;
+
+use super::{Fixture, generate, sql};
+
+fn officer() -> Principal {
+    Principal::new("olivia", ["privacy.reveal.*", "privacy.erase"])
+}
+
+async fn source(url: &str) -> sqlx::AnyConnection {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyConnection::connect(url).await.unwrap()
+}
+
+#[tokio::test]
+async fn master_data_loads_as_scd2_and_a_changed_plan_makes_exactly_one_new_version() {
+    let f = Fixture::new().await;
+    let op = f.test.dir().join("operator");
+    let m = generate(&op, 11, 1, false).await;
+    let url = sb_sim::GenerateConfig::new(11, &op).source_db_url();
+    // Traffic first: its lines are tokenised before the master data names their customers.
+    let ingestor = f.ingestor(&[("MED01", &op.join("mediation"))]);
+    ingestor.run_source("MED01", &|_| {}).await.unwrap();
+
+    let config = MasterConfig { url: Some(url.clone().into()), ..MasterConfig::default() };
+    let master = MasterData::new(sb_store::Db::clone(&f.test), Arc::clone(&f.vault), ingestor.lake().clone(), config);
+    let first = master.run().await.unwrap();
+    assert_eq!(first.customers.new, m.customers, "{first:?}");
+    assert_eq!(first.lines.new, m.lines, "{first:?}");
+    assert!(first.plans.new > 0 && first.lines.exported && first.customers.exported, "{first:?}");
+    assert_eq!(first.lines.rejected + first.customers.rejected, 0);
+    assert!(first.linked > 0, "lines seen in traffic moved to their customers: {first:?}");
+    let lines = m.lines;
+    assert_eq!(sql(&ingestor, "SELECT COUNT(*) AS n FROM dim_line WHERE is_current").await, format!("n\n{lines}\n"));
+
+    // Facts join their line through the token: every usage row finds its line.
+    let joined = sql(
+        &ingestor,
+        "SELECT COUNT(*) AS n FROM usage u LEFT JOIN dim_line l ON l.msisdn = u.line WHERE l.line_id IS NULL",
+    )
+    .await;
+    assert_eq!(joined, "n\n0\n");
+
+    // The MSISDN behind a line's token only through the vault, and it is the source's.
+    let mut src = source(&url).await;
+    let (line_id, msisdn, customer): (i64, String, i64) =
+        sqlx::query_as("SELECT line_id, msisdn, customer_id FROM lines ORDER BY line_id LIMIT 1")
+            .fetch_one(&mut src)
+            .await
+            .unwrap();
+    let token = sql(&ingestor, &format!("SELECT msisdn FROM dim_line WHERE line_id = '{line_id}'")).await;
+    let token = token.lines().nth(1).unwrap().to_owned();
+    assert!(token.starts_with("msi_"), "{token}");
+    let revealed = f.vault.reveal(&officer(), &token, "master-data test").await.unwrap();
+    assert_eq!(revealed.value.expose_secret(), msisdn);
+    // Nothing changed: nothing written, the lake copy is not rewritten.
+    let again = master.run().await.unwrap();
+    assert_eq!((again.lines.new, again.lines.changed, again.lines.closed), (0, 0, 0), "{again:?}");
+    assert_eq!(again.lines.unchanged, lines);
+    assert!(!again.lines.exported && !again.customers.exported && !again.plans.exported);
+
+    // A changed plan: exactly one new version, the old one closed.
+    let new_plan: (String,) = sqlx::query_as(
+        "SELECT plan_code FROM plans WHERE plan_code <> (SELECT plan_code FROM lines WHERE line_id = $1) LIMIT 1",
+    )
+    .bind(line_id)
+    .fetch_one(&mut src)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE lines SET plan_code = $1 WHERE line_id = $2")
+        .bind(&new_plan.0)
+        .bind(line_id)
+        .execute(&mut src)
+        .await
+        .unwrap();
+    let changed = master.run().await.unwrap();
+    assert_eq!((changed.lines.changed, changed.lines.new, changed.lines.unchanged), (1, 0, lines - 1), "{changed:?}");
+    assert!(changed.lines.exported && !changed.customers.exported);
+    assert_eq!(sql(&ingestor, "SELECT COUNT(*) AS n FROM dim_line").await, format!("n\n{}\n", lines + 1));
+    let versions = sql(
+        &ingestor,
+        &format!(
+            "SELECT version, plan_code = '{}' AS new_plan, is_current, valid_to IS NULL AS open, msisdn = '{token}' AS same_token \
+             FROM dim_line WHERE line_id = '{line_id}' ORDER BY version",
+            new_plan.0
+        ),
+    )
+    .await;
+    assert_eq!(
+        versions,
+        "version,new_plan,is_current,open,same_token\n1,false,false,false,true\n2,true,true,true,true\n"
+    );
+
+    // A line gone from the source: its version is closed, nothing is deleted.
+    sqlx::query("DELETE FROM line_options WHERE line_id = $1").bind(line_id).execute(&mut src).await.unwrap();
+    sqlx::query("DELETE FROM lines WHERE line_id = $1").bind(line_id).execute(&mut src).await.unwrap();
+    let gone = master.run().await.unwrap();
+    assert_eq!(gone.lines.closed, 1, "{gone:?}");
+    assert_eq!(
+        sql(&ingestor, "SELECT COUNT(*) AS n FROM dim_line WHERE is_current").await,
+        format!("n\n{}\n", lines - 1)
+    );
+    src.close().await.unwrap();
+
+    // The line's MSISDN was linked to its customer: erasing the customer kills its token.
+    f.vault.erase_customer(&officer(), &customer.to_string()).await.unwrap();
+    assert!(f.vault.reveal(&officer(), &token, "master-data test").await.is_err());
+
+    // No cleartext in the lake, the quarantine, nor the store's files (the operator's own
+    // files, which hold cleartext by nature, are not ours).
+    let mut paths = vec![f.data.clone()];
+    for e in std::fs::read_dir(f.test.dir()).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            paths.push(p);
+        }
+    }
+    let report = Scanner::new().scan(&paths).unwrap();
+    assert!(report.findings.is_empty(), "{:?}", report.findings.iter().map(|x| &x.path).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_query_without_its_key_column_is_a_clear_error_and_an_empty_source_closes_nothing() {
+    let f = Fixture::new().await;
+    let op = f.test.dir().join("operator");
+    generate(&op, 12, 1, false).await;
+    let url = sb_sim::GenerateConfig::new(12, &op).source_db_url();
+    let ingestor = f.ingestor(&[]);
+    let lake = ingestor.lake().clone();
+    let bad = MasterConfig {
+        url: Some(url.clone().into()),
+        plans_query: "SELECT name FROM plans".into(),
+        ..MasterConfig::default()
+    };
+    let e = MasterData::new(sb_store::Db::clone(&f.test), Arc::clone(&f.vault), lake.clone(), bad)
+        .run()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("plans_query") && e.contains("plan_code"), "{e}");
+
+    let good = MasterConfig { url: Some(url.clone().into()), ..MasterConfig::default() };
+    MasterData::new(sb_store::Db::clone(&f.test), Arc::clone(&f.vault), lake.clone(), good).run().await.unwrap();
+    // A broken query that returns nothing must not close every customer.
+    let empty = MasterConfig {
+        url: Some(url.into()),
+        customers_query: "SELECT * FROM customers WHERE 1 = 0".into(),
+        ..MasterConfig::default()
+    };
+    let e = MasterData::new(sb_store::Db::clone(&f.test), Arc::clone(&f.vault), lake, empty)
+        .run()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("refusing to close"), "{e}");
+}
