@@ -81,10 +81,9 @@ async fn full_demo(args: &DemoArgs, sources: &Sources, mut config: Config, out: 
     let mut lake_rows = Vec::new();
     sb_lake::run_sql(
         ingestor.lake(),
-        "SELECT p.payment_type, u.record_type, COUNT(*) AS records, SUM(u.charge_eur) AS eur \
+        "SELECT l.payment_type, u.record_type, COUNT(*) AS records, SUM(u.charge_eur) AS eur \
          FROM usage u JOIN dim_line l ON l.msisdn = u.line AND u.start_time >= l.valid_from \
          AND (l.valid_to IS NULL OR u.start_time < l.valid_to) \
-         JOIN dim_plan p ON p.plan_code = l.plan_code AND p.is_current \
          GROUP BY 1, 2 ORDER BY 1, 2",
         sb_lake::OutputFormat::Table,
         &mut lake_rows,
@@ -145,6 +144,14 @@ fn describe(s: &DemoSummary) -> String {
         let counters: Vec<String> = r.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
         text.push_str(&format!("  {:<16} {:<10} {}\n", r.job, r.status.to_string(), counters.join(" ")));
     }
+    text.push_str(&format!(
+        "\nThe lake: usage per payment type (facts joined to the dim_line version of their time):\n{}\n\
+         Privacy scan of {}: {} files, {} findings\n",
+        s.lake.trim_end(),
+        s.dir.join("data").display(),
+        s.privacy_scan_files,
+        s.privacy_scan_findings
+    ));
     text.push_str(&format!(
         "\nDone in {:.1}s. Try: switchboard --data-dir {} jobs history\n",
         s.seconds,
