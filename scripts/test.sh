@@ -68,6 +68,14 @@ else
     echo "no NATS server on 127.0.0.1:4222: the monitoring bus is tested in process only" >&2
 fi
 
+# Master data is also read from MySQL/MariaDB when a server answers on 3306 (as root without a
+# password, Debian's default for local root; database `test`).
+if (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null; then
+    export SWITCHBOARD_TEST_MYSQL="${SWITCHBOARD_TEST_MYSQL:-mysql://root@127.0.0.1:3306/test}"
+else
+    echo "no MySQL/MariaDB on 127.0.0.1:3306: master data is tested on SQLite and PostgreSQL sources only" >&2
+fi
+
 step "tests on SQLite"
 SWITCHBOARD_TEST_PG="" run_tests --locked
 

@@ -161,3 +161,59 @@ async fn a_query_without_its_key_column_is_a_clear_error_and_an_empty_source_clo
         .to_string();
     assert!(e.contains("refusing to close"), "{e}");
 }
+
+/// The operator's database on MySQL/MariaDB (`SWITCHBOARD_TEST_MYSQL`, set by scripts/test.sh
+/// when a server answers on 127.0.0.1:3306), with mapping queries in MySQL's dialect.
+#[tokio::test]
+async fn master_data_reads_a_mysql_operator_database_through_mapping_queries() {
+    let Some(url) = std::env::var("SWITCHBOARD_TEST_MYSQL").ok().filter(|u| !u.is_empty()) else {
+        eprintln!("SWITCHBOARD_TEST_MYSQL is not set: master data from MySQL is not tested here");
+        return;
+    };
+    let mut src = source(&url).await;
+    let t = format!("sbm_{}_{}", std::process::id(), chrono::Utc::now().timestamp_micros());
+    for stmt in [
+        format!(
+            "CREATE TABLE {t}_cust (id BIGINT PRIMARY KEY, first VARCHAR(40), last VARCHAR(40), cf VARCHAR(16), mail VARCHAR(80), prov CHAR(2))"
+        ),
+        format!("CREATE TABLE {t}_sim (id BIGINT PRIMARY KEY, cust BIGINT, num VARCHAR(20), plan VARCHAR(10))"),
+        format!("CREATE TABLE {t}_plan (code VARCHAR(10) PRIMARY KEY, label VARCHAR(40), fee INT)"),
+        format!(
+            "INSERT INTO {t}_cust VALUES (1, 'Maria', 'Bianchi', 'BNCMRA85T50H501Z', 'maria@example.org', 'RM'), (2, 'Luca', 'Verdi', 'VRDLCU80A01F205X', 'luca@example.org', 'MI')"
+        ),
+        format!("INSERT INTO {t}_sim VALUES (10, 1, '3401234567', 'P1'), (11, 2, '3409876543', 'P2')"),
+        format!("INSERT INTO {t}_plan VALUES ('P1', 'Basic', 900), ('P2', 'Giga', 1500)"),
+    ] {
+        sqlx::query(&stmt).execute(&mut src).await.unwrap();
+    }
+    let config = MasterConfig {
+        url: Some(url.clone().into()),
+        customers_query: format!(
+            "SELECT id AS customer_id, CONCAT(first, ' ', last) AS name, cf AS tax_code, mail AS email, prov AS province FROM {t}_cust"
+        ),
+        lines_query: format!(
+            "SELECT id AS line_id, cust AS customer_id, CONCAT('39', num) AS msisdn, plan AS plan_code FROM {t}_sim"
+        ),
+        plans_query: format!("SELECT code AS plan_code, label AS name, fee AS monthly_fee_cents FROM {t}_plan"),
+        ..MasterConfig::default()
+    };
+    let f = Fixture::new().await;
+    let ingestor = f.ingestor(&[]);
+    let master = MasterData::new(sb_store::Db::clone(&f.test), Arc::clone(&f.vault), ingestor.lake().clone(), config);
+    let result = master.run().await;
+    for table in ["cust", "sim", "plan"] {
+        sqlx::query(&format!("DROP TABLE {t}_{table}")).execute(&mut src).await.unwrap();
+    }
+    src.close().await.unwrap();
+    let s = result.unwrap();
+    assert_eq!((s.customers.new, s.lines.new, s.plans.new), (2, 2, 2), "{s:?}");
+    assert_eq!(
+        sql(&ingestor, "SELECT plan_code, name, monthly_fee_cents FROM dim_plan ORDER BY 1").await,
+        "plan_code,name,monthly_fee_cents\nP1,Basic,900\nP2,Giga,1500\n"
+    );
+    let token = sql(&ingestor, "SELECT msisdn FROM dim_line WHERE line_id = '10'").await;
+    let token = token.lines().nth(1).unwrap().to_owned();
+    assert_eq!(f.vault.reveal(&officer(), &token, "mysql test").await.unwrap().value.expose_secret(), "393401234567");
+    // The name is encrypted in the store and absent from the lake.
+    assert_eq!(sql(&ingestor, "SELECT COUNT(*) AS n FROM dim_customer WHERE name IS NULL").await, "n\n2\n");
+}
