@@ -18,6 +18,7 @@ use arrow::array::{ArrayRef, BooleanBuilder, Int64Builder, StringBuilder, Timest
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use futures_util::TryStreamExt;
+use sb_core::monitor::{CallTimer, Monitor, NoMonitor, Outcome};
 use sb_lake::{Lake, LakeError};
 use sb_privacy::{PiiKind, Subject, Vault};
 use sb_store::sqlx::{self, Column, Row, any::AnyRow};
@@ -27,6 +28,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::IngestError;
 
+/// The operator's database, as the monitoring console names it.
+const SYSTEM: &str = "master_db";
 /// Source rows handled per store transaction and per vault batch.
 const CHUNK: usize = 2_000;
 /// Rows per Parquet batch when the lake copy is rewritten.
@@ -207,6 +210,7 @@ pub struct MasterData {
     vault: Arc<Vault>,
     lake: Lake,
     config: MasterConfig,
+    monitor: Arc<dyn Monitor>,
 }
 
 fn store(e: sqlx::Error) -> IngestError {
@@ -216,7 +220,14 @@ fn store(e: sqlx::Error) -> IngestError {
 impl MasterData {
     /// A loader writing to `db` (migrated), protecting through `vault`, exporting to `lake`.
     pub fn new(db: Db, vault: Arc<Vault>, lake: Lake, config: MasterConfig) -> Self {
-        Self { db, vault, lake, config }
+        Self { db, vault, lake, config, monitor: Arc::new(NoMonitor) }
+    }
+
+    /// Records the calls to the operator's database (system `master_db`: `connect`, and one
+    /// `read_<dimension>` per query, timed to its last row) into `monitor`.
+    pub fn with_monitor(mut self, monitor: Arc<dyn Monitor>) -> Self {
+        self.monitor = monitor;
+        self
     }
 
     /// Reads the operator's database and brings the store and the lake up to date.
@@ -227,14 +238,16 @@ impl MasterData {
                 IngestError::Config("ingest.master.url is not set: no operator database to read".into())
             })?;
         sqlx::any::install_default_drivers();
-        let source =
-            sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url.expose_secret()).await.map_err(|e| {
-                IngestError::Config(format!(
-                    "cannot connect to the operator database {}: {}",
-                    sb_store::redact_url(url.expose_secret()),
-                    StoreError::from(e)
-                ))
-            })?;
+        let call = CallTimer::start(SYSTEM, "connect");
+        let source = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url.expose_secret()).await;
+        self.monitor.record(call.finish(if source.is_ok() { Outcome::Ok } else { Outcome::Error }));
+        let source = source.map_err(|e| {
+            IngestError::Config(format!(
+                "cannot connect to the operator database {}: {}",
+                sb_store::redact_url(url.expose_secret()),
+                StoreError::from(e)
+            ))
+        })?;
         let mut summary = MasterSummary::default();
         // Plans and customers first, so that lines find their customers' subjects.
         summary.plans = self.load(&source, &PLANS, &self.config.plans_query, &mut summary.linked).await?;
@@ -260,6 +273,23 @@ impl MasterData {
         query: &str,
         linked: &mut u64,
     ) -> Result<DimSummary, IngestError> {
+        let call = CallTimer::start(SYSTEM, format!("read_{}", dim.name));
+        let result = self.read(source, dim, query, linked).await;
+        self.monitor.record(call.finish(if result.is_ok() { Outcome::Ok } else { Outcome::Error }));
+        let (mut s, seen) = result?;
+        self.close_missing(dim, &seen, &mut s).await?;
+        s.exported = self.export(dim).await?;
+        Ok(s)
+    }
+
+    /// Reads the query to its end, applying chunk by chunk; the keys seen.
+    async fn read(
+        &self,
+        source: &sqlx::AnyPool,
+        dim: &Dim,
+        query: &str,
+        linked: &mut u64,
+    ) -> Result<(DimSummary, HashSet<String>), IngestError> {
         let mut s = DimSummary::default();
         let mut seen: HashSet<String> = HashSet::new();
         let mut chunk: Vec<SourceRow> = Vec::with_capacity(CHUNK);
@@ -303,9 +333,7 @@ impl MasterData {
         if !chunk.is_empty() {
             self.apply(dim, chunk, &mut s, linked).await?;
         }
-        self.close_missing(dim, &seen, &mut s).await?;
-        s.exported = self.export(dim).await?;
-        Ok(s)
+        Ok((s, seen))
     }
 
     /// Positions of the key and of each column in the query's result; a missing key or

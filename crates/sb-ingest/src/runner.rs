@@ -118,6 +118,8 @@ pub struct Ingestor {
     running: Mutex<Window>,
     /// The age identity that decrypts inbox copies, for replays.
     identity: Option<PathBuf>,
+    /// Where calls to SFTP servers are recorded (the monitoring console).
+    monitor: Arc<dyn sb_core::monitor::Monitor>,
 }
 
 fn now_ms() -> i64 {
@@ -173,6 +175,7 @@ impl Ingestor {
             consumers: Vec::new(),
             running: Mutex::new(Window::default()),
             identity: None,
+            monitor: Arc::new(sb_core::monitor::NoMonitor),
         })
     }
 
@@ -204,6 +207,16 @@ impl Ingestor {
     /// Registers a consumer of usage aggregates.
     pub fn add_consumer(&mut self, consumer: Arc<dyn UsageConsumer>) {
         self.consumers.push(consumer);
+    }
+
+    /// Records every call to an SFTP source into `monitor` (none by default).
+    pub fn set_monitor(&mut self, monitor: Arc<dyn sb_core::monitor::Monitor>) {
+        self.monitor = monitor;
+    }
+
+    /// Where calls to outside systems are recorded.
+    pub fn monitor(&self) -> Arc<dyn sb_core::monitor::Monitor> {
+        Arc::clone(&self.monitor)
     }
 
     /// The journal.
@@ -248,7 +261,12 @@ impl Ingestor {
                 cfg.after_commit,
                 &cfg.move_to,
             )),
-            SourceKind::Sftp => self.sftp_source(name, cfg, min_age)?,
+            // An SFTP server is an outside system: the monitoring console sees its calls.
+            SourceKind::Sftp => Box::new(crate::source::Monitored {
+                inner: self.sftp_source(name, cfg, min_age)?,
+                monitor: Arc::clone(&self.monitor),
+                system: format!("sftp:{name}"),
+            }),
         };
         Ok((source, cfg))
     }

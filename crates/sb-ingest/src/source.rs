@@ -81,6 +81,52 @@ pub trait Source: Send + Sync {
     async fn after_commit(&self, file: &RemoteFile) -> Result<(), SourceError>;
 }
 
+/// A source whose every call is recorded for the monitoring console (system
+/// `sftp:<source>`, methods `list`, `fetch`, `after_commit`).
+pub(crate) struct Monitored {
+    pub inner: Box<dyn Source>,
+    pub monitor: std::sync::Arc<dyn sb_core::monitor::Monitor>,
+    pub system: String,
+}
+
+impl Monitored {
+    fn record<T>(&self, call: sb_core::monitor::CallTimer, result: &Result<T, SourceError>) {
+        let outcome = match result {
+            Ok(_) => sb_core::monitor::Outcome::Ok,
+            Err(_) => sb_core::monitor::Outcome::Error,
+        };
+        self.monitor.record(call.finish(outcome));
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for Monitored {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    async fn list(&self) -> Result<Vec<RemoteFile>, SourceError> {
+        let call = sb_core::monitor::CallTimer::start(&self.system, "list");
+        let r = self.inner.list().await;
+        self.record(call, &r);
+        r
+    }
+
+    async fn fetch(&self, file: &RemoteFile, dest: &Path) -> Result<(), SourceError> {
+        let call = sb_core::monitor::CallTimer::start(&self.system, "fetch");
+        let r = self.inner.fetch(file, dest).await;
+        self.record(call, &r);
+        r
+    }
+
+    async fn after_commit(&self, file: &RemoteFile) -> Result<(), SourceError> {
+        let call = sb_core::monitor::CallTimer::start(&self.system, "after_commit");
+        let r = self.inner.after_commit(file).await;
+        self.record(call, &r);
+        r
+    }
+}
+
 /// Whether `name` matches a glob `pattern` (`*` any run, `?` one character).
 pub fn glob_match(pattern: &str, name: &str) -> bool {
     fn m(p: &[u8], n: &[u8]) -> bool {

@@ -540,3 +540,72 @@ fn relay(client: TcpStream, server: TcpStream, mode: &Mode) {
     let _ = s_read.shutdown(Shutdown::Both);
     let _ = upward.join();
 }
+
+/// Collects call events, for the monitoring assertions.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<sb_core::monitor::CallEvent>>);
+
+impl sb_core::monitor::Monitor for Recorder {
+    fn record(&self, event: sb_core::monitor::CallEvent) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+impl Recorder {
+    fn calls(&self) -> Vec<(String, String, &'static str)> {
+        self.0.lock().unwrap().iter().map(|e| (e.system.clone(), e.method.clone(), e.outcome.as_str())).collect()
+    }
+}
+
+#[tokio::test]
+async fn every_call_to_an_sftp_source_reaches_the_monitor() {
+    let Some(sshd) = Sshd::start() else { return };
+    sshd.put("MED01_20261122_13_001.cdr", b"this is not a CDR file\n", AN_HOUR_AGO);
+    let test = sb_store::TestDb::new().await;
+    test.migrate(&[&sb_ingest::MIGRATIONS]).await.unwrap();
+    let vault_db = sb_store::Db::connect_with(
+        test.url(),
+        &sb_store::PoolOptions { schema: Some("vault".into()), ..Default::default() },
+    )
+    .await
+    .unwrap();
+    let master = sb_privacy::MasterKey::parse(&"07".repeat(32)).unwrap();
+    let vault =
+        Arc::new(sb_privacy::Vault::open(vault_db, master, sb_privacy::PrivacyConfig::default()).await.unwrap());
+    let identity = test.dir().join("files.key");
+    sb_privacy::files::ensure_identity(&identity).unwrap();
+    let recipients =
+        sb_privacy::files::parse_recipients(&[sb_privacy::files::identity_recipient(&identity).unwrap()]).unwrap();
+    let mut config = sb_ingest::IngestConfig::default();
+    let mut source = sb_ingest::SourceConfig {
+        kind: sb_ingest::SourceKind::Sftp,
+        layout: "reference".into(),
+        pattern: "*.cdr".into(),
+        min_age_s: 60,
+        after_commit: AfterCommit::Keep,
+        move_to: "processed".into(),
+        schedule: "5 * * * *".into(),
+        expected_deadline_min: 0,
+        time_budget_s: 600,
+        path: None,
+        sftp: Some(sshd.config(&[sshd.host()])),
+    };
+    config.sources.insert("MED01".into(), source.clone());
+    source.sftp = Some(sshd.config(&[format!("127.0.0.1:{}", free_port())]));
+    config.sources.insert("DOWN".into(), source);
+    let mut ingestor =
+        sb_ingest::Ingestor::new(sb_store::Db::clone(&test), vault, &test.dir().join("data"), config, recipients)
+            .unwrap();
+    let recorder = Arc::new(Recorder::default());
+    ingestor.set_monitor(Arc::clone(&recorder) as Arc<dyn sb_core::monitor::Monitor>);
+
+    let run = ingestor.run_source("MED01", &|_| {}).await.unwrap();
+    assert_eq!((run.files, run.rejected), (1, 1), "{run:?}");
+    let calls = recorder.calls();
+    assert!(calls.contains(&("sftp:MED01".into(), "list".into(), "ok")), "{calls:?}");
+    assert!(calls.contains(&("sftp:MED01".into(), "fetch".into(), "ok")), "{calls:?}");
+
+    // A server that does not answer: the failed call is recorded as an error.
+    assert!(ingestor.run_source("DOWN", &|_| {}).await.is_err());
+    assert!(recorder.calls().contains(&("sftp:DOWN".into(), "list".into(), "error")), "{:?}", recorder.calls());
+}

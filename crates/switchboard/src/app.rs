@@ -4,11 +4,14 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use sb_core::monitor::{Monitor, NoMonitor};
 use sb_core::{Clock, SystemClock};
 use sb_ingest::{DailyCounters, Ingestor, MasterData};
 use sb_jobs::{Counters, Housekeeping, Job, JobContext, JobResult, JobSpec, Scheduler};
 use sb_privacy::Vault;
 use sb_store::{Db, MigrationSet, PoolOptions};
+use sb_web::monitor::{MonitorHub, MonitorTasks};
+use tokio::sync::watch;
 
 use crate::config::Config;
 
@@ -65,8 +68,44 @@ pub fn file_recipients(config: &Config) -> anyhow::Result<Vec<sb_privacy::files:
     Ok(sb_privacy::files::parse_recipients(&recipients)?)
 }
 
+/// The monitoring bus of a command: calls to outside systems (SFTP servers, the operator's
+/// database) go to the console's rollups in the store. Stop it to write the last events.
+pub struct MonitorHandle {
+    /// What services record into.
+    pub monitor: Arc<dyn Monitor>,
+    stop: Option<(watch::Sender<bool>, MonitorTasks)>,
+}
+
+impl MonitorHandle {
+    /// Starts the configured bus; when it cannot start (NATS unreachable), the command runs
+    /// unmonitored with a warning rather than not at all.
+    pub async fn start(db: &Db, config: &Config) -> Self {
+        let (stop, shutdown) = watch::channel(false);
+        match MonitorHub::start(db.clone(), &config.monitor, shutdown).await {
+            Ok((hub, tasks)) => Self { monitor: hub, stop: Some((stop, tasks)) },
+            Err(e) => {
+                tracing::warn!(error = %e, "the monitoring bus did not start: calls are not recorded");
+                Self { monitor: Arc::new(NoMonitor), stop: None }
+            }
+        }
+    }
+
+    /// Writes what was recorded and stops the bus.
+    pub async fn stop(self) {
+        if let Some((stop, tasks)) = self.stop {
+            let _ = stop.send(true);
+            tasks.join().await;
+        }
+    }
+}
+
 /// The ingestor with every consumer of usage aggregates registered.
-pub fn ingestor(db: &Db, vault: &Arc<Vault>, config: &Config) -> anyhow::Result<Arc<Ingestor>> {
+pub fn ingestor(
+    db: &Db,
+    vault: &Arc<Vault>,
+    config: &Config,
+    monitor: &Arc<dyn Monitor>,
+) -> anyhow::Result<Arc<Ingestor>> {
     let mut ingestor = Ingestor::new(
         db.clone(),
         Arc::clone(vault),
@@ -75,6 +114,7 @@ pub fn ingestor(db: &Db, vault: &Arc<Vault>, config: &Config) -> anyhow::Result<
         file_recipients(config)?,
     )?;
     ingestor.add_consumer(Arc::new(DailyCounters::new(db.clone())));
+    ingestor.set_monitor(Arc::clone(monitor));
     if config.privacy.file_recipients.is_empty() {
         ingestor.set_files_identity(config.files_identity());
     }
@@ -84,6 +124,7 @@ pub fn ingestor(db: &Db, vault: &Arc<Vault>, config: &Config) -> anyhow::Result<
 /// The master-data loader, writing the same lake as `ingestor`.
 pub fn master_data(db: &Db, vault: &Arc<Vault>, ingestor: &Ingestor, config: &Config) -> MasterData {
     MasterData::new(db.clone(), Arc::clone(vault), ingestor.lake().clone(), config.ingest.master.clone())
+        .with_monitor(ingestor.monitor())
 }
 
 /// The scheduler with every job Switchboard has, overrides applied and checked.

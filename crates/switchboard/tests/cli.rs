@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use sb_store::TestDb;
+use sb_store::{TestDb, sqlx};
 
 struct Run {
     code: i32,
@@ -115,6 +115,21 @@ async fn the_demo_generates_an_operator_runs_every_job_and_prints_a_summary() {
     assert!(s["operator"]["records"].as_u64().unwrap() > 0);
     assert!(s["jobs"].as_array().unwrap().iter().all(|j| j["status"] == "succeeded"), "{s}");
     assert!(db.dir().join("d/operator/manifest.json").is_file());
+    let master = s["jobs"].as_array().unwrap().iter().find(|j| j["job"] == "ingest.master").expect("master-data job");
+    assert_eq!(master["counters"]["customers_read"], 40, "{master}");
+    // Its calls to the operator's database reached the monitoring console's rollups.
+    let calls: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT method, CAST(SUM(calls) AS BIGINT) FROM monitor_rollups WHERE system = 'master_db' GROUP BY method ORDER BY method",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        calls,
+        [("connect", 1), ("read_customers", 1), ("read_lines", 1), ("read_plans", 1)]
+            .map(|(m, n)| (m.to_owned(), n))
+            .to_vec()
+    );
     // The main job can be run again: same data, same outcome.
     let again = switchboard(db.dir(), db.url(), &["demo", "--dir", "d", "--customers", "40", "--hours", "2", "--json"]);
     assert_eq!(again.code, 0, "{}", again.stderr);

@@ -71,12 +71,14 @@ async fn full_demo(args: &DemoArgs, sources: &Sources, mut config: Config, out: 
 
     let db = app::open_store(&config).await?;
     let vault = std::sync::Arc::new(app::open_vault(&config).await?);
-    let ingestor = app::ingestor(&db, &vault, &config)?;
+    let monitor = app::MonitorHandle::start(&db, &config).await;
+    let ingestor = app::ingestor(&db, &vault, &config, &monitor.monitor)?;
     let scheduler = app::scheduler(&db, &vault, &ingestor, &config)?;
     let mut jobs = Vec::new();
     for job in scheduler.list().await? {
         jobs.push(scheduler.run_now(&job.name).await.with_context(|| format!("running job {}", job.name))?);
     }
+    monitor.stop().await;
     db.close().await;
     let mut lake_rows = Vec::new();
     sb_lake::run_sql(

@@ -11,69 +11,75 @@ use crate::output::{Output, table, when};
 pub async fn run(cmd: &JobsCommand, config: &Config, out: Output) -> anyhow::Result<()> {
     let db = app::open_store(config).await?;
     let vault = std::sync::Arc::new(app::open_vault(config).await?);
-    let ingestor = app::ingestor(&db, &vault, config)?;
+    let monitor = app::MonitorHandle::start(&db, config).await;
+    let ingestor = app::ingestor(&db, &vault, config, &monitor.monitor)?;
     let scheduler = app::scheduler(&db, &vault, &ingestor, config)?;
-    match cmd {
-        JobsCommand::List => {
-            let jobs = scheduler.list().await?;
-            if out.json {
-                return out.json(&jobs);
+    let result = async {
+        match cmd {
+            JobsCommand::List => {
+                let jobs = scheduler.list().await?;
+                if out.json {
+                    return out.json(&jobs);
+                }
+                let rows: Vec<Vec<String>> = jobs
+                    .iter()
+                    .map(|j| {
+                        vec![
+                            j.name.clone(),
+                            format!("{} ({})", j.schedule, j.timezone),
+                            if j.enabled { when(j.next_run) } else { "disabled".into() },
+                            j.last_run
+                                .as_ref()
+                                .map_or("-".into(), |r| format!("{} {}", r.status, when(Some(r.started_at)))),
+                            j.description.clone(),
+                        ]
+                    })
+                    .collect();
+                out.text(&table(&["job", "schedule", "next run", "last run", "what it does"], &rows))
             }
-            let rows: Vec<Vec<String>> = jobs
-                .iter()
-                .map(|j| {
-                    vec![
-                        j.name.clone(),
-                        format!("{} ({})", j.schedule, j.timezone),
-                        if j.enabled { when(j.next_run) } else { "disabled".into() },
-                        j.last_run
-                            .as_ref()
-                            .map_or("-".into(), |r| format!("{} {}", r.status, when(Some(r.started_at)))),
-                        j.description.clone(),
-                    ]
-                })
-                .collect();
-            out.text(&table(&["job", "schedule", "next run", "last run", "what it does"], &rows))
-        }
-        JobsCommand::Run { name } => {
-            let spinner = ProgressBar::new_spinner()
-                .with_style(ProgressStyle::with_template("{spinner} running {msg} ({elapsed})")?)
-                .with_message(name.clone());
-            spinner.enable_steady_tick(Duration::from_millis(120));
-            let run = scheduler.run_now(name).await;
-            spinner.finish_and_clear();
-            let run = run?;
-            if out.json {
-                out.json(&run)?;
-            } else {
-                out.text(&describe_run(&run))?;
+            JobsCommand::Run { name } => {
+                let spinner = ProgressBar::new_spinner()
+                    .with_style(ProgressStyle::with_template("{spinner} running {msg} ({elapsed})")?)
+                    .with_message(name.clone());
+                spinner.enable_steady_tick(Duration::from_millis(120));
+                let run = scheduler.run_now(name).await;
+                spinner.finish_and_clear();
+                let run = run?;
+                if out.json {
+                    out.json(&run)?;
+                } else {
+                    out.text(&describe_run(&run))?;
+                }
+                anyhow::ensure!(run.status == RunStatus::Succeeded, "job `{name}` ended {}", run.status);
+                Ok(())
             }
-            anyhow::ensure!(run.status == RunStatus::Succeeded, "job `{name}` ended {}", run.status);
-            Ok(())
-        }
-        JobsCommand::History { name, limit } => {
-            let runs = scheduler.history(name.as_deref(), *limit).await?;
-            if out.json {
-                return out.json(&runs);
+            JobsCommand::History { name, limit } => {
+                let runs = scheduler.history(name.as_deref(), *limit).await?;
+                if out.json {
+                    return out.json(&runs);
+                }
+                let rows: Vec<Vec<String>> = runs
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.id.to_string(),
+                            r.job.clone(),
+                            r.trigger.to_string(),
+                            when(Some(r.started_at)),
+                            r.ended_at.map_or("-".into(), |e| format!("{:.1}s", (e - r.started_at).as_seconds_f64())),
+                            r.status.to_string(),
+                            counters(r),
+                            r.error.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                out.text(&table(&["run", "job", "trigger", "started", "took", "status", "counters", "error"], &rows))
             }
-            let rows: Vec<Vec<String>> = runs
-                .iter()
-                .map(|r| {
-                    vec![
-                        r.id.to_string(),
-                        r.job.clone(),
-                        r.trigger.to_string(),
-                        when(Some(r.started_at)),
-                        r.ended_at.map_or("-".into(), |e| format!("{:.1}s", (e - r.started_at).as_seconds_f64())),
-                        r.status.to_string(),
-                        counters(r),
-                        r.error.clone().unwrap_or_default(),
-                    ]
-                })
-                .collect();
-            out.text(&table(&["run", "job", "trigger", "started", "took", "status", "counters", "error"], &rows))
         }
     }
+    .await;
+    monitor.stop().await;
+    result
 }
 
 fn counters(r: &RunRecord) -> String {

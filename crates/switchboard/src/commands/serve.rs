@@ -20,14 +20,14 @@ use crate::config::{Config, ConfigError};
 pub async fn run(args: &ServeArgs, config: &Config) -> anyhow::Result<()> {
     let db = app::open_store(config).await?;
     let vault = Arc::new(app::open_vault(config).await?);
-    let ingestor = app::ingestor(&db, &vault, config)?;
-    let scheduler = Arc::new(app::scheduler(&db, &vault, &ingestor, config)?);
     let (stop, shutdown) = watch::channel(false);
     // The monitor is what domain services calling outside systems record into (ingestion's
     // SFTP and database sources, then self-care's back ends); it lives as long as the server.
     let (monitor, monitor_tasks) = MonitorHub::start(db.clone(), &config.monitor, shutdown.clone())
         .await
         .context("starting the monitoring bus")?;
+    let ingestor = app::ingestor(&db, &vault, config, &(Arc::clone(&monitor) as Arc<dyn sb_core::monitor::Monitor>))?;
+    let scheduler = Arc::new(app::scheduler(&db, &vault, &ingestor, config)?);
     let web_config =
         WebConfig { server: config.server.clone(), auth: config.auth.clone(), monitor: config.monitor.clone() };
     let web = WebApp::builder(db.clone(), web_config)
