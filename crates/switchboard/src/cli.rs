@@ -51,6 +51,9 @@ pub enum Command {
     /// Manage back-office users.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Manage API keys of partners and integrations.
+    #[command(subcommand)]
+    Apikeys(ApiKeysCommand),
     /// Run the demo operator end to end, or generate operator data.
     Demo(Box<DemoArgs>),
 }
@@ -347,4 +350,40 @@ pub enum UsersCommand {
         /// The user.
         name: String,
     },
+    /// Enable a disabled user again (also lifts a lockout after failed sign-ins).
+    Enable {
+        /// The user.
+        name: String,
+    },
+    /// Give a user a new one-time password (printed once) for a forgotten password; their
+    /// sessions end and any lockout is lifted.
+    ResetPassword {
+        /// The user.
+        name: String,
+    },
+}
+
+/// `switchboard apikeys …`
+#[derive(Debug, Subcommand)]
+pub enum ApiKeysCommand {
+    /// Create a key for a partner or system; the key is printed once and stored hashed.
+    Create {
+        /// Who it is for (`billing`, `partner-acme`).
+        name: String,
+        /// A permission it holds (repeat the flag); `switchboard apikeys permissions` lists them.
+        #[arg(long = "permission", required = true)]
+        permissions: Vec<String>,
+        /// Days until it expires; without it, it never does.
+        #[arg(long)]
+        expires_days: Option<i64>,
+    },
+    /// Every key with its state (never the secret).
+    List,
+    /// Revoke a key by its id: it is refused from now on.
+    Revoke {
+        /// The key's id (the public part, as `apikeys list` shows it).
+        id: String,
+    },
+    /// The permissions a key can hold.
+    Permissions,
 }

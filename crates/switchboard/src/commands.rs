@@ -27,6 +27,7 @@ pub async fn dispatch(cli: Cli, sources: Sources, config: Config) -> anyhow::Res
         Command::Privacy(cmd) => privacy::run(cmd, &config, out).await,
         Command::Serve(args) => serve::run(&args, &config).await,
         Command::Users(cmd) => users::run(&cmd, &config, out).await,
+        Command::Apikeys(cmd) => users::api_keys(&cmd, &config, out).await,
         Command::Demo(args) => demo::run(*args, &sources, config, out).await,
     }
 }

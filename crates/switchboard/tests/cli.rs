@@ -296,3 +296,63 @@ async fn ingest_file_prints_the_totals_as_json() {
         v["rows_loaded"].as_i64().unwrap() + v["duplicates"].as_i64().unwrap() + v["quarantined"].as_i64().unwrap()
     );
 }
+
+#[tokio::test]
+async fn users_are_enabled_again_and_get_a_new_one_time_password_from_the_command_line() {
+    let db = TestDb::new().await;
+    let r = switchboard(db.dir(), db.url(), &["users", "add", "mario", "--role", "operations", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let first: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    // Locked out after failed sign-ins, and disabled.
+    sqlx::query("UPDATE web_users SET failed_sign_ins = 9, locked_until_ms = 99999999999999 WHERE name = 'mario'")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(switchboard(db.dir(), db.url(), &["users", "disable", "mario"]).code, 0);
+    let listed = switchboard(db.dir(), db.url(), &["users", "list"]);
+    assert!(listed.stdout.contains("disabled"), "{}", listed.stdout);
+
+    let r = switchboard(db.dir(), db.url(), &["users", "enable", "mario"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let listed = switchboard(db.dir(), db.url(), &["users", "list"]);
+    assert!(!listed.stdout.contains("disabled") && !listed.stdout.contains("locked"), "{}", listed.stdout);
+
+    let r = switchboard(db.dir(), db.url(), &["users", "reset-password", "mario", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let reset: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let password = reset["one_time_password"].as_str().unwrap();
+    assert!(password.len() >= 12 && password != first["one_time_password"].as_str().unwrap());
+    assert_eq!(reset["user"]["must_change_password"], true, "{reset}");
+
+    let r = switchboard(db.dir(), db.url(), &["users", "enable", "nobody"]);
+    assert_eq!(r.code, 2, "an unknown user is the caller's mistake: {}", r.stderr);
+}
+
+#[tokio::test]
+async fn api_keys_are_created_listed_and_revoked_from_the_command_line() {
+    let db = TestDb::new().await;
+    let r = switchboard(
+        db.dir(),
+        db.url(),
+        &["apikeys", "create", "billing", "--permission", "jobs.view", "--expires-days", "30", "--json"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let created: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let id = created["key"]["id"].as_str().unwrap().to_owned();
+    let secret = created["secret"].as_str().unwrap();
+    assert!(secret.contains(&id), "the key names its id: {secret}");
+
+    let listed = switchboard(db.dir(), db.url(), &["apikeys", "list"]);
+    assert!(listed.stdout.contains(&id) && listed.stdout.contains("active"), "{}", listed.stdout);
+    assert!(!listed.stdout.contains(secret), "the secret is shown only once");
+
+    assert_eq!(switchboard(db.dir(), db.url(), &["apikeys", "revoke", &id]).code, 0);
+    let listed = switchboard(db.dir(), db.url(), &["apikeys", "list", "--json"]);
+    let keys: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    assert!(keys[0]["revoked_at"].is_string(), "{keys}");
+
+    let r = switchboard(db.dir(), db.url(), &["apikeys", "create", "x", "--permission", "everything"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("unknown permission `everything`"), "{}", r.stderr);
+    assert_eq!(switchboard(db.dir(), db.url(), &["apikeys", "revoke", "nope"]).code, 2);
+}

@@ -195,7 +195,13 @@ pub async fn set_role(db: &Db, roles: &Roles, name: &str, role: &str) -> Result<
 /// Disables (or enables again) user `name`; disabling ends their sessions.
 pub async fn set_disabled(db: &Db, name: &str, disabled: bool) -> Result<User, UserError> {
     let mut tx = db.begin_write().await?;
-    let id: Option<i64> = sqlx::query_scalar("UPDATE web_users SET disabled = $1 WHERE name = $2 RETURNING id")
+    // Enabling also lifts a lockout: an operator vouched for the account.
+    let sql = if disabled {
+        "UPDATE web_users SET disabled = $1 WHERE name = $2 RETURNING id"
+    } else {
+        "UPDATE web_users SET disabled = $1, failed_sign_ins = 0, locked_until_ms = NULL WHERE name = $2 RETURNING id"
+    };
+    let id: Option<i64> = sqlx::query_scalar(sql)
         .bind(i64::from(disabled))
         .bind(name)
         .fetch_optional(&mut *tx)
@@ -211,6 +217,35 @@ pub async fn set_disabled(db: &Db, name: &str, disabled: bool) -> Result<User, U
     }
     tx.commit().await.map_err(StoreError::from)?;
     get(db, id).await
+}
+
+/// Gives a user a new one-time password (to be changed at next sign-in), lifts any lockout
+/// and ends their sessions: for a forgotten password. Returns the password, to be shown once.
+pub async fn reset_password(db: &Db, name: &str, now: DateTime<Utc>) -> Result<(User, String), UserError> {
+    let one_time = password::one_time();
+    let given = one_time.clone();
+    let hash = tokio::task::spawn_blocking(move || password::hash(&given))
+        .await
+        .map_err(|e| StoreError::Other(format!("hashing failed: {e}")))?;
+    let mut tx = db.begin_write().await?;
+    let id: Option<i64> = sqlx::query_scalar(
+        "UPDATE web_users SET password_hash = $1, must_change_password = 1, failed_sign_ins = 0, \
+         locked_until_ms = NULL, password_changed_at_ms = $2 WHERE name = $3 RETURNING id",
+    )
+    .bind(&hash)
+    .bind(time::to_ms(now))
+    .bind(name)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
+    let id = id.ok_or(UserError::NotFound)?;
+    sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok((get(db, id).await?, one_time))
 }
 
 /// Why a sign-in failed. Unknown names, disabled users and wrong passwords look alike.

@@ -1,10 +1,11 @@
 //! `switchboard users`: back-office users from the command line.
 
+use sb_web::auth::apikeys;
 use sb_web::auth::users::{self, UserError};
 use sb_web::rbac::Roles;
 
 use crate::app;
-use crate::cli::UsersCommand;
+use crate::cli::{ApiKeysCommand, UsersCommand};
 use crate::config::{Config, ConfigError};
 use crate::output::{Output, table, when};
 
@@ -59,6 +60,107 @@ pub async fn run(cmd: &UsersCommand, config: &Config, out: Output) -> anyhow::Re
                 out.text(&format!("{} is disabled; their sessions ended", user.name))
             }
         }
+        UsersCommand::Enable { name } => {
+            let user = users::set_disabled(&db, name, false).await.map_err(usage)?;
+            if out.json { out.json(&user) } else { out.text(&format!("{} is enabled", user.name)) }
+        }
+        UsersCommand::ResetPassword { name } => {
+            let (user, password) = users::reset_password(&db, name, now).await.map_err(usage)?;
+            if out.json {
+                out.json(&serde_json::json!({ "user": user, "one_time_password": password }))
+            } else {
+                out.text(&format!(
+                    "{}'s sessions ended; their new one-time password is\n\n    {password}\n\nIt is shown only now and must be changed at the next sign-in.",
+                    user.name
+                ))
+            }
+        }
+    };
+    db.close().await;
+    result
+}
+
+/// `switchboard apikeys …`: keys for partners and integrations (the back office's API keys
+/// page, from the command line). Created keys are attributed to `cli:<user>`.
+pub async fn api_keys(cmd: &ApiKeysCommand, config: &Config, out: Output) -> anyhow::Result<()> {
+    let now = chrono::Utc::now();
+    if let ApiKeysCommand::Permissions = cmd {
+        let rows: Vec<Vec<String>> =
+            sb_web::rbac::PERMISSIONS.iter().map(|(p, what)| vec![(*p).into(), (*what).into()]).collect();
+        return if out.json {
+            out.json(&sb_web::rbac::all_permissions())
+        } else {
+            out.text(&table(&["permission", "what it allows"], &rows))
+        };
+    }
+    let db = app::open_store(config).await?;
+    let result = match cmd {
+        ApiKeysCommand::Create { name, permissions, expires_days } => {
+            let known = sb_web::rbac::all_permissions();
+            if let Some(bad) = permissions.iter().find(|p| !known.contains(*p)) {
+                return Err(
+                    ConfigError(format!("unknown permission `{bad}` (see `switchboard apikeys permissions`)")).into()
+                );
+            }
+            if name.trim().is_empty() || name.len() > 100 {
+                return Err(ConfigError("the key's name must have 1 to 100 characters".into()).into());
+            }
+            let expires_at = match expires_days {
+                None => None,
+                Some(d) if (1..=3650).contains(d) => Some(now + chrono::Duration::days(*d)),
+                Some(d) => return Err(ConfigError(format!("--expires-days {d}: expected 1 to 3650")).into()),
+            };
+            let by = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+            let (key, secret) = apikeys::create(&db, name.trim(), permissions, expires_at, &by, now).await?;
+            if out.json {
+                out.json(&serde_json::json!({ "key": key, "secret": secret }))
+            } else {
+                out.text(&format!(
+                    "created key {} for {}; give them this secret (shown only now, stored hashed):\n\n    {secret}\n",
+                    key.id, key.name
+                ))
+            }
+        }
+        ApiKeysCommand::List => {
+            let keys = apikeys::list(&db).await?;
+            if out.json {
+                out.json(&keys)
+            } else {
+                let rows: Vec<Vec<String>> = keys
+                    .iter()
+                    .map(|k| {
+                        let state = if k.revoked_at.is_some() {
+                            "revoked"
+                        } else if k.is_active(now) {
+                            "active"
+                        } else {
+                            "expired"
+                        };
+                        vec![
+                            k.id.clone(),
+                            k.name.clone(),
+                            state.into(),
+                            k.permissions.join(" "),
+                            when(k.expires_at),
+                            when(k.last_used_at),
+                        ]
+                    })
+                    .collect();
+                out.text(&table(&["id", "name", "state", "permissions", "expires", "last used"], &rows))
+            }
+        }
+        ApiKeysCommand::Revoke { id } => match apikeys::revoke(&db, id, now).await {
+            Ok(key) => {
+                if out.json {
+                    out.json(&key)
+                } else {
+                    out.text(&format!("key {} ({}) is revoked", key.id, key.name))
+                }
+            }
+            Err(sb_store::StoreError::NotFound) => Err(ConfigError(format!("no API key with id `{id}`")).into()),
+            Err(e) => Err(e.into()),
+        },
+        ApiKeysCommand::Permissions => unreachable!("answered above without the store"),
     };
     db.close().await;
     result
