@@ -26,6 +26,20 @@ pub struct HourCount {
     pub records: i64,
 }
 
+/// An alert ingestion raised and nobody resolved yet (a missing hour, a rejected file, a run
+/// over its time budget, an unreachable source).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IngestAlert {
+    /// When it was raised.
+    pub at: DateTime<Utc>,
+    /// The source it is about.
+    pub source: String,
+    /// What happened (`missing_file`, `rejected_file`, `over_budget`, …).
+    pub kind: String,
+    /// For people (never personal data).
+    pub message: String,
+}
+
 /// Ingestion's state as the dashboard shows it.
 #[async_trait::async_trait]
 pub trait IngestionOverview: Send + Sync + 'static {
@@ -33,6 +47,10 @@ pub trait IngestionOverview: Send + Sync + 'static {
     async fn sources(&self) -> Result<Vec<SourceFreshness>, String>;
     /// Records loaded per hour since `since`, oldest first.
     async fn records_per_hour(&self, since: DateTime<Utc>) -> Result<Vec<HourCount>, String>;
+    /// Open alerts, newest first, at most `limit`.
+    async fn open_alerts(&self, _limit: i64) -> Result<Vec<IngestAlert>, String> {
+        Ok(Vec::new())
+    }
 }
 
 /// No ingestion configured: the dashboard says so rather than show invented numbers.

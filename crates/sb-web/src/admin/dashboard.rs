@@ -60,6 +60,12 @@ pub async fn page(State(state): State<AppState>, caller: CallerExt) -> WebResult
         .filter(|s| s.late)
         .map(|s| format!("Source {} is late: no new data since {}", s.source, when(s.last_loaded_at)))
         .collect();
+    match state.ingestion().open_alerts(20).await {
+        Ok(open) => alerts.extend(
+            open.into_iter().map(|a| format!("{} · {} · {}: {}", when(Some(a.at)), a.source, a.kind, a.message)),
+        ),
+        Err(e) => tracing::warn!(error = %e, "dashboard: ingestion alerts unavailable"),
+    }
     let mut runs = Vec::new();
     if let Ok(scheduler) = state.scheduler() {
         for j in scheduler.list().await? {

@@ -4,6 +4,7 @@
 
 mod auth;
 mod common;
+mod dashboard;
 mod monitoring;
 mod routes;
 mod serve;

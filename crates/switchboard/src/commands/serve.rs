@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use sb_ingest::{FileState, Ingestor};
-use sb_web::ingestion::{HourCount, IngestionOverview, SourceFreshness};
+use sb_web::ingestion::{HourCount, IngestAlert, IngestionOverview, SourceFreshness};
 use sb_web::monitor::MonitorHub;
 use sb_web::{WebApp, WebConfig, server};
 use tokio::sync::watch;
@@ -104,6 +104,19 @@ impl IngestionOverview for IngestOverview {
             });
         }
         Ok(out)
+    }
+
+    async fn open_alerts(&self, limit: i64) -> Result<Vec<IngestAlert>, String> {
+        let open = self.ingestor.alerts().open(limit).await.map_err(|e| e.to_string())?;
+        Ok(open
+            .into_iter()
+            .map(|a| IngestAlert {
+                at: sb_store::time::from_ms(a.at_ms),
+                source: a.source,
+                kind: a.kind,
+                message: a.message,
+            })
+            .collect())
     }
 
     async fn records_per_hour(&self, since: DateTime<Utc>) -> Result<Vec<HourCount>, String> {
