@@ -23,6 +23,7 @@ mod generalize;
 mod keys;
 mod kind;
 mod known;
+mod other_party;
 mod principal;
 mod rotation;
 mod scan;

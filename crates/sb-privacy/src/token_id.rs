@@ -41,12 +41,7 @@ impl TokenIds {
         block[8..].copy_from_slice(&id.to_be_bytes());
         let mut b = block.into();
         self.0.encrypt_block(&mut b);
-        let mut n = u128::from_be_bytes(b.into());
-        let mut body = [0u8; BODY_LEN];
-        for c in body.iter_mut().rev() {
-            *c = ALPHABET[(n & 31) as usize];
-            n >>= 5;
-        }
+        let body = encode_body(u128::from_be_bytes(b.into()));
         let mut out = String::with_capacity(kind.token_prefix().len() + 1 + BODY_LEN);
         out.push_str(kind.token_prefix());
         out.push('_');
@@ -58,19 +53,7 @@ impl TokenIds {
     /// with this key.
     pub fn decode(&self, kind: PiiKind, token: &str) -> Option<i64> {
         let body = token.strip_prefix(kind.token_prefix())?.strip_prefix('_')?;
-        if body.len() != BODY_LEN {
-            return None;
-        }
-        let mut n: u128 = 0;
-        for (i, c) in body.bytes().enumerate() {
-            let v = ALPHABET.iter().position(|a| *a == c)? as u128;
-            // 26 characters carry 130 bits: the first may use only its three low bits.
-            if i == 0 && v > 7 {
-                return None;
-            }
-            n = (n << 5) | v;
-        }
-        let mut b = n.to_be_bytes().into();
+        let mut b = decode_body(body)?.to_be_bytes().into();
         self.0.decrypt_block(&mut b);
         let block: [u8; 16] = b.into();
         if block[0] != kind_code(kind) || block[1..8].iter().any(|&x| x != 0) {
@@ -78,6 +61,33 @@ impl TokenIds {
         }
         Some(i64::from_be_bytes(block[8..].try_into().expect("eight bytes")))
     }
+}
+
+/// 128 bits as 26 characters of Crockford's base32, lower case.
+pub(crate) fn encode_body(mut n: u128) -> [u8; BODY_LEN] {
+    let mut body = [0u8; BODY_LEN];
+    for c in body.iter_mut().rev() {
+        *c = ALPHABET[(n & 31) as usize];
+        n >>= 5;
+    }
+    body
+}
+
+/// The inverse of [`encode_body`]; `None` for anything it could not have made.
+pub(crate) fn decode_body(body: &str) -> Option<u128> {
+    if body.len() != BODY_LEN {
+        return None;
+    }
+    let mut n: u128 = 0;
+    for (i, c) in body.bytes().enumerate() {
+        let v = ALPHABET.iter().position(|a| *a == c)? as u128;
+        // 26 characters carry 130 bits: the first may use only its three low bits.
+        if i == 0 && v > 7 {
+            return None;
+        }
+        n = (n << 5) | v;
+    }
+    Some(n)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use crate::crypto::{self, Key};
 use crate::ff1::Ff1;
 use crate::keys::{Keyring, MasterKey};
 use crate::known::KnownFingerprints;
+use crate::other_party;
 use crate::subject::{self, Subject};
 use crate::{Method, PiiKind, Principal, PrivacyConfig, PrivacyError};
 
@@ -42,6 +43,7 @@ pub struct Vault {
     pub(crate) config: PrivacyConfig,
     pub(crate) cache: TokenCache,
     known: KnownFingerprints,
+    month_keys: Mutex<HashMap<String, (i64, Key)>>,
     subject_keys: Mutex<HashMap<i64, Key>>,
 }
 
@@ -84,6 +86,7 @@ impl Vault {
             cache: TokenCache::new(config.cache_capacity.max(16)),
             config,
             known: KnownFingerprints::default(),
+            month_keys: Mutex::new(HashMap::new()),
             subject_keys: Mutex::new(HashMap::new()),
         })
     }
@@ -195,10 +198,35 @@ impl Vault {
                 m.found = f;
             }
         }
+        if kind == PiiKind::OtherParty {
+            // Non-customers: tokens encrypted under the month's key, stored nowhere.
+            for m in misses.iter_mut() {
+                if m.found.is_none()
+                    && other_party::fits(m.value)
+                    && let Subject::OtherParty { month } = m.subject
+                {
+                    let (sid, key) = self.month_key(&keys, month, m.subject).await?;
+                    m.found = Some((Arc::from(other_party::encode(&key, sid, m.value)), sid));
+                }
+            }
+        }
         if misses.iter().all(|m| m.found.is_some()) {
             return Ok(());
         }
         self.create(kind, &keys, misses).await
+    }
+
+    /// The id and data key of an other-party month, made on first use; held in memory until
+    /// the retention job destroys it.
+    async fn month_key(&self, keys: &Keyring, month: &str, subject: &Subject) -> Result<(i64, Key), PrivacyError> {
+        if let Some(found) = self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).get(month) {
+            return Ok(found.clone());
+        }
+        let mut tx = self.db.begin_write().await?;
+        let found = subject::get_or_create(&mut tx, keys, subject).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).insert(month.to_owned(), found.clone());
+        Ok(found)
     }
 
     /// Token and subject of each fingerprint set, where one exists.
@@ -448,6 +476,12 @@ impl Vault {
             let Some(key) = self.subject_key(sid).await? else { return Ok(None) };
             return crypto::open(&key, &sealed, kind.as_str().as_bytes()).map(Some);
         }
+        if kind == PiiKind::OtherParty
+            && let Some((sid, body)) = other_party::parse(handle)
+        {
+            let Some(key) = self.subject_key(sid).await? else { return Ok(None) };
+            return Ok(other_party::decode(&key, body).map(|v| Zeroizing::new(v.into_bytes())));
+        }
         // Tokens are encrypted row ids; those made before that are found by their text.
         let row = match self.keys().token_ids.decode(kind, handle) {
             Some(id) => {
@@ -493,6 +527,7 @@ impl Vault {
     /// Forgets cached tokens and keys of destroyed subjects.
     pub(crate) fn forget(&self, subjects: &[i64]) {
         self.cache.forget_subjects(subjects);
+        self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, (sid, _)| !subjects.contains(sid));
         let mut keys = self.subject_keys.lock().unwrap_or_else(|p| p.into_inner());
         for s in subjects {
             keys.remove(s);
@@ -682,6 +717,9 @@ fn fingerprints(keys: &Keyring, kind: PiiKind, scope: &str, value: &str) -> Vec<
 pub fn handle_kind(handle: &str) -> Option<PiiKind> {
     if let Some(rest) = handle.strip_prefix(ENCRYPTED_PREFIX).and_then(|r| r.strip_prefix('.')) {
         return rest.split('.').next()?.parse().ok();
+    }
+    if other_party::parse(handle).is_some() {
+        return Some(PiiKind::OtherParty);
     }
     let (prefix, body) = handle.split_once('_')?;
     (body.len() == 26).then_some(())?;

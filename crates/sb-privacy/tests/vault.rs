@@ -243,6 +243,42 @@ async fn other_party_tokens_expire_with_their_month_and_cannot_be_relinked() {
 }
 
 #[tokio::test]
+async fn non_customers_numbers_are_encrypted_under_their_month_and_stored_nowhere() {
+    let f = fixture().await;
+    let count = || async {
+        let n: i64 = sb_store::sqlx::query_scalar("SELECT COUNT(*) FROM vault_tokens")
+            .fetch_one(f.vault.db().pool())
+            .await
+            .unwrap();
+        n
+    };
+    let before = count().await;
+    let nov = Subject::OtherParty { month: "2026-11".into() };
+    let numbers: Vec<String> = (0..500).map(|i| format!("3906{:08}", i * 7919)).collect();
+    let items: Vec<(&str, &Subject)> = numbers.iter().map(|n| (n.as_str(), &nov)).collect();
+    let tokens = f.vault.tokenize_batch(PiiKind::OtherParty, &items).await.unwrap();
+    assert_eq!(count().await, before, "no row per number");
+    assert!(tokens.iter().all(|t| t.starts_with("opa_") && t.contains('-')), "{}", tokens[0]);
+    let distinct: std::collections::HashSet<&str> = tokens.iter().map(|t| t.as_ref()).collect();
+    assert_eq!(distinct.len(), numbers.len());
+    // Stable without the cache (a fresh vault on the same database), and revealable.
+    let again = open_vault(&f.test, PrivacyConfig::default()).await;
+    assert_eq!(again.tokenize(PiiKind::OtherParty, &numbers[7], &nov).await.unwrap(), tokens[7]);
+    assert_eq!(reveal(&again, &tokens[7]).await.unwrap(), numbers[7]);
+    // A short code and an alphanumeric sender fit too; a long value is stored as before.
+    for v in ["4916", "BANCAXY"] {
+        let t = f.vault.tokenize(PiiKind::OtherParty, v, &nov).await.unwrap();
+        assert_eq!(reveal(&f.vault, &t).await.unwrap(), v);
+    }
+    let long = f.vault.tokenize(PiiKind::OtherParty, "SENDER-WITH-A-LONG-NAME", &nov).await.unwrap();
+    assert_eq!(count().await, before + 1);
+    assert_eq!(reveal(&f.vault, &long).await.unwrap(), "SENDER-WITH-A-LONG-NAME");
+    // A forged token of the same shape reveals nothing.
+    let forged = format!("{}{}", &tokens[0][..tokens[0].len() - 3], "zzz");
+    assert!(reveal(&f.vault, &forged).await.is_err());
+}
+
+#[tokio::test]
 async fn a_customer_called_by_another_keeps_their_line_token() {
     let f = fixture().await;
     let line = f.vault.tokenize(PiiKind::Msisdn, "393401234567", &customer("C1")).await.unwrap();
