@@ -245,7 +245,7 @@ impl MasterData {
             IngestError::Config(format!(
                 "cannot connect to the operator database {}: {}",
                 sb_store::redact_url(url.expose_secret()),
-                StoreError::from(e)
+                source_error(&e)
             ))
         })?;
         let mut summary = MasterSummary::default();
@@ -299,7 +299,7 @@ impl MasterData {
         while let Some(row) = rows
             .try_next()
             .await
-            .map_err(|e| IngestError::Config(format!("the {} query failed: {}", dim.name, StoreError::from(e))))?
+            .map_err(|e| IngestError::Config(format!("the {} query failed: {}", dim.name, source_error(&e))))?
         {
             if columns.is_none() {
                 let (k, cols) = Self::map_columns(dim, &row)?;
@@ -314,14 +314,16 @@ impl MasterData {
                 continue;
             };
             let vals: Vec<Option<String>> = cols.iter().map(|i| i.and_then(|i| cell(&row, i))).collect();
-            if let Some(reason) = Self::check(dim, &vals) {
-                s.rejected += 1;
-                tracing::warn!(dimension = dim.name, key = %key, "{reason}: skipped");
-                continue;
-            }
+            // Seen even when refused: a row that is bad today keeps its current version (it
+            // has not left the source) rather than being closed.
             if !seen.insert(key.clone()) {
                 s.rejected += 1;
                 tracing::warn!(dimension = dim.name, key = %key, "the key appears twice: the second row is skipped");
+                continue;
+            }
+            if let Some(reason) = Self::check(dim, &vals) {
+                s.rejected += 1;
+                tracing::warn!(dimension = dim.name, key = %key, "{reason}: skipped, its current version kept");
                 continue;
             }
             chunk.push(SourceRow { key, vals });
@@ -393,17 +395,18 @@ impl MasterData {
         let hashes: Vec<String> =
             chunk.iter().map(|r| self.vault.hmac(PiiKind::FreeText, &canonical(&r.vals))).collect();
         let current = self.current(dim, &chunk).await?;
-        let mut changed: Vec<(usize, i64)> = Vec::new(); // (row, previous version or 0)
+        // (row, latest version or 0, whether that version is open and must be closed)
+        let mut changed: Vec<(usize, i64, bool)> = Vec::new();
         for (i, (row, hash)) in chunk.iter().zip(&hashes).enumerate() {
             match current.get(&row.key) {
-                Some((_, h)) if h == hash => s.unchanged += 1,
-                Some((v, _)) => {
+                Some((_, Some(h))) if h == hash => s.unchanged += 1,
+                Some((v, open)) => {
                     s.changed += 1;
-                    changed.push((i, *v));
+                    changed.push((i, *v, open.is_some()));
                 }
                 None => {
                     s.new += 1;
-                    changed.push((i, 0));
+                    changed.push((i, 0, false));
                 }
             }
         }
@@ -413,7 +416,7 @@ impl MasterData {
         let protected = self.protect(dim, &chunk, &changed, linked).await?;
         let now = time::to_ms(chrono::Utc::now());
         let mut tx = self.db.begin_write().await?;
-        for (i, prev) in changed.iter().filter(|(_, prev)| *prev > 0) {
+        for (i, prev, _) in changed.iter().filter(|(_, _, open)| *open) {
             sqlx::query(&format!(
                 "UPDATE {} SET valid_to_ms = $1 WHERE {} = $2 AND version = $3 AND valid_to_ms IS NULL",
                 dim.table, dim.key
@@ -436,7 +439,7 @@ impl MasterData {
                 self.db.values(1, part.len(), width)
             );
             let mut q = sqlx::query(&sql);
-            for (i, prev) in part {
+            for (i, prev, _) in part {
                 q = q.bind(chunk[*i].key.clone()).bind(prev + 1);
                 for (c, (_, col)) in dim.cols.iter().enumerate() {
                     let v = protected[*i][c].clone();
@@ -456,12 +459,18 @@ impl MasterData {
         Ok(())
     }
 
-    /// Current version and hash of each key of the chunk that has one.
-    async fn current(&self, dim: &Dim, chunk: &[SourceRow]) -> Result<HashMap<String, (i64, String)>, IngestError> {
-        let mut out = HashMap::new();
+    /// For each key of the chunk seen before: its latest version, and that version's hash if
+    /// it is still current (`None`: the key had left the source and now comes back).
+    async fn current(
+        &self,
+        dim: &Dim,
+        chunk: &[SourceRow],
+    ) -> Result<HashMap<String, (i64, Option<String>)>, IngestError> {
+        let mut out: HashMap<String, (i64, Option<String>)> = HashMap::new();
         for part in chunk.chunks(500) {
             let sql = format!(
-                "SELECT {k}, version, row_hash FROM {t} WHERE valid_to_ms IS NULL AND {k} IN ({})",
+                "SELECT {k}, version, CASE WHEN valid_to_ms IS NULL THEN row_hash END FROM {t} \
+                 WHERE {k} IN ({}) AND version = (SELECT MAX(version) FROM {t} x WHERE x.{k} = {t}.{k})",
                 self.db.params(1, part.len()),
                 k = dim.key,
                 t = dim.table
@@ -473,7 +482,7 @@ impl MasterData {
             for row in q.fetch_all(self.db.pool()).await.map_err(store)? {
                 let key: String = row.try_get(0).map_err(store)?;
                 let version: i64 = row.try_get(1).map_err(store)?;
-                let hash: String = row.try_get(2).map_err(store)?;
+                let hash: Option<String> = row.try_get(2).map_err(store)?;
                 out.insert(key, (version, hash));
             }
         }
@@ -486,7 +495,7 @@ impl MasterData {
         &self,
         dim: &Dim,
         chunk: &[SourceRow],
-        changed: &[(usize, i64)],
+        changed: &[(usize, i64, bool)],
         linked: &mut u64,
     ) -> Result<Vec<Vec<Option<String>>>, IngestError> {
         let mut out: Vec<Vec<Option<String>>> = chunk.iter().map(|r| r.vals.clone()).collect();
@@ -502,9 +511,42 @@ impl MasterData {
                 _ => Subject::Provisional,
             })
             .collect();
+        // Customers erased (right to be forgotten) whose rows the source still holds: their
+        // personal fields are not brought back (null), the rest of the row is kept.
+        let owners: Vec<&str> = changed
+            .iter()
+            .filter_map(|(i, ..)| match &subjects[*i] {
+                Subject::Customer(id) => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        let gone = if owners.is_empty() { HashSet::new() } else { self.vault.erased_customers(&owners).await? };
+        let erased: HashSet<usize> = changed
+            .iter()
+            .map(|(i, ..)| *i)
+            .filter(|i| matches!(&subjects[*i], Subject::Customer(id) if gone.contains(id)))
+            .collect();
+        if !erased.is_empty() {
+            tracing::info!(
+                dimension = dim.name,
+                rows = erased.len(),
+                "rows of erased customers: personal fields left out"
+            );
+            for i in &erased {
+                for (c, (_, col)) in dim.cols.iter().enumerate() {
+                    if matches!(col, Col::Personal(_)) {
+                        out[*i][c] = None;
+                    }
+                }
+            }
+        }
         for (c, (_, col)) in dim.cols.iter().enumerate() {
             let Col::Personal(kind) = col else { continue };
-            let rows: Vec<usize> = changed.iter().map(|(i, _)| *i).filter(|i| chunk[*i].vals[c].is_some()).collect();
+            let rows: Vec<usize> = changed
+                .iter()
+                .map(|(i, ..)| *i)
+                .filter(|i| chunk[*i].vals[c].is_some() && !erased.contains(i))
+                .collect();
             if rows.is_empty() {
                 continue;
             }
@@ -639,6 +681,24 @@ impl MasterData {
             .await
             .map_err(store)?;
         Ok(true)
+    }
+}
+
+/// What went wrong with the operator's database, without its message: a database's message
+/// can quote a value (`invalid input syntax for type bigint: "…"`), and values here are
+/// personal data. The SQLSTATE code says what kind of error it was.
+fn source_error(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => {
+            format!("the database refused it (SQLSTATE {})", db.code().as_deref().unwrap_or("unknown"))
+        }
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => "the connection failed".into(),
+        sqlx::Error::PoolTimedOut => "no connection within the timeout".into(),
+        sqlx::Error::Configuration(_) => {
+            "the URL is not valid for any driver (postgres://, mysql://, sqlite://)".into()
+        }
+        sqlx::Error::ColumnDecode { index, .. } => format!("column {index} has a type that cannot be read as text"),
+        _ => "the query could not be run".into(),
     }
 }
 

@@ -106,6 +106,27 @@ impl Vault {
         })
     }
 
+    /// Which of `customers` were erased (right to be forgotten): loaders must not bring their
+    /// personal data back from a source that still holds it.
+    pub async fn erased_customers(
+        &self,
+        customers: &[&str],
+    ) -> Result<std::collections::HashSet<String>, PrivacyError> {
+        let mut out = std::collections::HashSet::new();
+        for chunk in customers.chunks(400) {
+            let sql = format!(
+                "SELECT customer_ref FROM vault_erasures WHERE customer_ref IN ({})",
+                self.db.params(1, chunk.len())
+            );
+            let mut q = sqlx::query_scalar::<_, String>(&sql);
+            for c in chunk {
+                q = q.bind(*c);
+            }
+            out.extend(q.fetch_all(self.db.pool()).await.map_err(StoreError::from)?);
+        }
+        Ok(out)
+    }
+
     /// The receipt of an earlier erasure of `customer`, if any.
     pub async fn receipt(&self, customer: &str) -> Result<Option<ErasureReceipt>, PrivacyError> {
         let row = sqlx::query(

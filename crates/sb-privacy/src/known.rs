@@ -1,17 +1,20 @@
 //! Which fingerprints the vault may hold, in memory, so that a value never seen before goes
 //! straight to insertion instead of costing a lookup query first.
 //!
-//! Per kind, the set holds the first 8 bytes of every fingerprint in the vault, read once on
-//! first use and grown by this process's own lookups and inserts. It is only a hint: "absent"
-//! skips the lookup, and the insert's unique constraint still decides (a value another process
-//! tokenised meanwhile conflicts, and its token is then looked up); "present" costs the usual
-//! lookup, which may find nothing (an erased value), and then the value is created. A kind
-//! with more than [`MAX_ENTRIES`] fingerprints is not held: every value is looked up.
+//! Per kind, the set holds the first 8 bytes of every fingerprint in the vault: streamed once
+//! on first use, then brought up to date before each use with the rows added since (by any
+//! process: row ids are handed out and committed in order). It is a hint: "absent" skips the
+//! lookup, and the insert's unique constraint still decides (a value another process tokenised
+//! in the instant between refresh and insert conflicts, and its token is then looked up);
+//! "present" costs the usual lookup, which may find nothing (an erased value), and then the
+//! value is created. During a key rotation, and for a kind with more than [`MAX_ENTRIES`]
+//! fingerprints, every value is looked up.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 
+use futures_util::TryStreamExt;
 use sb_store::sqlx::{self, Row};
 use sb_store::{Db, StoreError};
 
@@ -41,7 +44,12 @@ impl Hasher for Identity {
 type Set = HashSet<u64, BuildHasherDefault<Identity>>;
 
 enum KindSet {
-    Held(Set),
+    /// Every fingerprint of rows up to `high_water` (row ids are handed out and committed in
+    /// order, so rows after it are exactly those with a larger id).
+    Held {
+        set: Set,
+        high_water: i64,
+    },
     TooLarge,
 }
 
@@ -59,34 +67,42 @@ pub(crate) fn short(fp: &[u8]) -> u64 {
 }
 
 impl KnownFingerprints {
-    /// Loads `kind`'s fingerprints when not held yet.
-    async fn ensure(&self, db: &Db, kind: PiiKind) -> Result<(), PrivacyError> {
-        if self.lock().contains_key(&kind) {
-            return Ok(());
-        }
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM vault_tokens WHERE kind = $1")
-            .bind(kind.as_str())
-            .fetch_one(db.pool())
-            .await
-            .map_err(StoreError::from)?;
-        let loaded = if count as usize > MAX_ENTRIES {
-            KindSet::TooLarge
-        } else {
-            let rows = sqlx::query("SELECT fingerprint FROM vault_tokens WHERE kind = $1")
-                .bind(kind.as_str())
-                .fetch_all(db.pool())
-                .await
-                .map_err(StoreError::from)?;
-            let mut set = Set::with_capacity_and_hasher(rows.len(), Default::default());
-            for row in rows {
-                let fp: Vec<u8> = row.try_get(0).map_err(StoreError::from)?;
-                set.insert(short(&fp));
-            }
-            KindSet::Held(set)
+    /// Brings `kind`'s set up to date: on first use every fingerprint (streamed), then only
+    /// the rows added since — by this process or any other — in one indexed query.
+    async fn refresh(&self, db: &Db, kind: PiiKind) -> Result<(), PrivacyError> {
+        let since = match self.lock().get(&kind) {
+            Some(KindSet::TooLarge) => return Ok(()),
+            Some(KindSet::Held { high_water, .. }) => *high_water,
+            None => i64::MIN,
         };
-        // Another task may have loaded it meanwhile: keep the one that is there (it may
-        // already hold newer fingerprints).
-        self.lock().entry(kind).or_insert(loaded);
+        let mut rows = sqlx::query("SELECT id, fingerprint FROM vault_tokens WHERE kind = $1 AND id > $2")
+            .bind(kind.as_str())
+            .bind(since)
+            .fetch(db.pool());
+        let mut fresh: Vec<u64> = Vec::new();
+        let mut high_water = since.max(0);
+        let mut too_large = false;
+        while let Some(row) = rows.try_next().await.map_err(StoreError::from)? {
+            let id: i64 = row.try_get(0).map_err(StoreError::from)?;
+            let fp: Vec<u8> = row.try_get(1).map_err(StoreError::from)?;
+            high_water = high_water.max(id);
+            fresh.push(short(&fp));
+            if fresh.len() > MAX_ENTRIES {
+                too_large = true;
+                break;
+            }
+        }
+        drop(rows);
+        let mut kinds = self.lock();
+        let entry = kinds.entry(kind).or_insert_with(|| KindSet::Held { set: Set::default(), high_water: 0 });
+        if let KindSet::Held { set, high_water: hw } = entry {
+            set.extend(fresh);
+            *hw = (*hw).max(high_water);
+            too_large |= set.len() > MAX_ENTRIES;
+        }
+        if too_large {
+            kinds.insert(kind, KindSet::TooLarge);
+        }
         Ok(())
     }
 
@@ -94,12 +110,25 @@ impl KnownFingerprints {
         self.kinds.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// For each fingerprint set, whether the vault may hold one of them.
-    pub async fn maybe_present(&self, db: &Db, kind: PiiKind, fps: &[Vec<Vec<u8>>]) -> Result<Vec<bool>, PrivacyError> {
-        self.ensure(db, kind).await?;
+    /// For each fingerprint set, whether the vault may hold one of them. `exact_versions`:
+    /// whether one root version is live (during a rotation, fingerprints of existing rows
+    /// change in place, which the set cannot follow: every value is then looked up).
+    pub async fn maybe_present(
+        &self,
+        db: &Db,
+        kind: PiiKind,
+        fps: &[Vec<Vec<u8>>],
+        exact_versions: bool,
+    ) -> Result<Vec<bool>, PrivacyError> {
+        if !exact_versions {
+            return Ok(vec![true; fps.len()]);
+        }
+        self.refresh(db, kind).await?;
         let kinds = self.lock();
         Ok(match kinds.get(&kind) {
-            Some(KindSet::Held(set)) => fps.iter().map(|s| s.iter().any(|fp| set.contains(&short(fp)))).collect(),
+            Some(KindSet::Held { set, .. }) => {
+                fps.iter().map(|s| s.iter().any(|fp| set.contains(&short(fp)))).collect()
+            }
             _ => vec![true; fps.len()],
         })
     }
@@ -107,12 +136,17 @@ impl KnownFingerprints {
     /// Records fingerprints now in the vault.
     pub fn add<'a>(&self, kind: PiiKind, fps: impl IntoIterator<Item = &'a [u8]>) {
         let mut kinds = self.lock();
-        if let Some(KindSet::Held(set)) = kinds.get_mut(&kind) {
+        if let Some(KindSet::Held { set, .. }) = kinds.get_mut(&kind) {
             set.extend(fps.into_iter().map(short));
             if set.len() > MAX_ENTRIES {
                 kinds.insert(kind, KindSet::TooLarge);
             }
         }
+    }
+
+    /// Forgets everything (after a rotation changed fingerprints in place); reloaded on use.
+    pub fn clear(&self) {
+        self.lock().clear();
     }
 }
 

@@ -75,7 +75,7 @@ impl Vault {
         let mut recomputed = 0;
         loop {
             let rows = sqlx::query(
-                "SELECT t.id, t.kind, t.subject_id, t.value, s.ref, s.kind, t.token FROM vault_tokens t \
+                "SELECT t.id, t.kind, t.subject_id, t.value, s.ref, s.kind, t.token, t.salt FROM vault_tokens t \
                  JOIN vault_subjects s ON s.id = t.subject_id WHERE t.fp_version <> $1 LIMIT $2",
             )
             .bind(current)
@@ -92,7 +92,8 @@ impl Vault {
                 let kind: PiiKind =
                     r.try_get::<String, _>(1).map_err(StoreError::from)?.parse().map_err(PrivacyError::Config)?;
                 let legacy: Option<String> = r.try_get(6).map_err(StoreError::from)?;
-                let token = legacy.unwrap_or_else(|| keys.token_ids.encode(kind, id));
+                let salt: Option<i64> = r.try_get(7).map_err(StoreError::from)?;
+                let token = legacy.unwrap_or_else(|| keys.token_ids.encode(kind, id, salt.unwrap_or(0)));
                 let sid: i64 = r.try_get(2).map_err(StoreError::from)?;
                 let sealed: Vec<u8> = r.try_get(3).map_err(StoreError::from)?;
                 let subject_ref: Option<String> = r.try_get(4).map_err(StoreError::from)?;

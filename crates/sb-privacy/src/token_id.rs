@@ -1,15 +1,17 @@
 //! Tokens as encrypted row ids.
 //!
-//! A token's body is one AES-256 block — the kind's code, seven zero bytes and the row's id —
+//! A token's body is one AES-256 block — the kind's code, the row's random 56-bit salt and its id —
 //! encrypted under a vault key and written as 26 characters of Crockford's base32. Without the
 //! key a token is indistinguishable from random and says nothing about the value (nor about
 //! when it was made); with it, the vault finds the row by its primary key. So the vault needs
 //! no index on tokens, and each new token costs one random index insertion (the fingerprint)
 //! instead of two: first-time tokenisation is bound by those page writes.
 //!
-//! The eight fixed bytes (kind and zeros) make a forged or mistyped token fail to decode with
-//! probability 1 − 2⁻⁶⁴. Row ids are never reused (a counter, not `MAX(id)`), so a token of an
-//! erased value can never come to name another value. Tokens made before this scheme (random
+//! The row must hold the token's salt: a forged or mistyped token names no row (the kind byte
+//! and the 56-bit salt must both match). Row ids are never reused (a counter, not `MAX(id)`);
+//! and should a vault be restored from a backup, whose counter is behind, a token minted after
+//! the backup decodes to an id the restored vault may hand out again, but with another salt:
+//! it names nothing rather than another person's value. Tokens made before this scheme (random
 //! bodies, stored in the `token` column) keep working through that column.
 
 use aes::Aes256;
@@ -21,8 +23,33 @@ const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 /// Characters of a token body.
 pub(crate) const BODY_LEN: usize = 26;
 
+/// A fixed code per kind, inside the block: never renumber (tokens in the lake carry them).
 fn kind_code(kind: PiiKind) -> u8 {
-    PiiKind::ALL.iter().position(|k| *k == kind).expect("every kind is in ALL") as u8 + 1
+    match kind {
+        PiiKind::Msisdn => 1,
+        PiiKind::Imsi => 2,
+        PiiKind::Imei => 3,
+        PiiKind::OtherParty => 4,
+        PiiKind::Name => 5,
+        PiiKind::Address => 6,
+        PiiKind::Email => 7,
+        PiiKind::TaxCode => 8,
+        PiiKind::Iban => 9,
+        PiiKind::BirthDate => 10,
+        PiiKind::CellId => 11,
+        PiiKind::Ip => 12,
+        PiiKind::FreeText => 13,
+    }
+}
+
+/// Bits of a row's salt (the block's bytes 1 to 7).
+pub(crate) const SALT_MASK: i64 = (1 << 56) - 1;
+
+/// A new row's salt.
+pub(crate) fn random_salt() -> i64 {
+    let mut b = [0u8; 8];
+    crate::crypto::random_bytes(&mut b);
+    i64::from_le_bytes(b) & SALT_MASK
 }
 
 /// Encrypts and decrypts token bodies.
@@ -34,10 +61,11 @@ impl TokenIds {
         Self(Aes256::new(key.into()))
     }
 
-    /// The token of row `id` of `kind`: `<prefix>_<26 characters>`.
-    pub fn encode(&self, kind: PiiKind, id: i64) -> String {
+    /// The token of row `id` of `kind` with its `salt`: `<prefix>_<26 characters>`.
+    pub fn encode(&self, kind: PiiKind, id: i64, salt: i64) -> String {
         let mut block = [0u8; 16];
         block[0] = kind_code(kind);
+        block[1..8].copy_from_slice(&(salt & SALT_MASK).to_be_bytes()[1..]);
         block[8..].copy_from_slice(&id.to_be_bytes());
         let mut b = block.into();
         self.0.encrypt_block(&mut b);
@@ -49,17 +77,19 @@ impl TokenIds {
         out
     }
 
-    /// The row id a token of `kind` stands for, if `token` is one made by [`TokenIds::encode`]
-    /// with this key.
-    pub fn decode(&self, kind: PiiKind, token: &str) -> Option<i64> {
+    /// The row id and salt a token of `kind` stands for, if `token` is one made by
+    /// [`TokenIds::encode`] with this key. The row must also hold that salt.
+    pub fn decode(&self, kind: PiiKind, token: &str) -> Option<(i64, i64)> {
         let body = token.strip_prefix(kind.token_prefix())?.strip_prefix('_')?;
         let mut b = decode_body(body)?.to_be_bytes().into();
         self.0.decrypt_block(&mut b);
         let block: [u8; 16] = b.into();
-        if block[0] != kind_code(kind) || block[1..8].iter().any(|&x| x != 0) {
+        if block[0] != kind_code(kind) {
             return None;
         }
-        Some(i64::from_be_bytes(block[8..].try_into().expect("eight bytes")))
+        let mut salt = [0u8; 8];
+        salt[1..].copy_from_slice(&block[1..8]);
+        Some((i64::from_be_bytes(block[8..].try_into().expect("eight bytes")), i64::from_be_bytes(salt)))
     }
 }
 
@@ -97,15 +127,22 @@ mod tests {
     #[test]
     fn tokens_decode_to_their_id_and_kind_only() {
         let ids = TokenIds::new(&[3u8; 32]);
-        let t = ids.encode(PiiKind::Msisdn, 42);
+        let t = ids.encode(PiiKind::Msisdn, 42, 0x00ab_cdef_0123_4567);
         assert_eq!(t.len(), PiiKind::Msisdn.token_prefix().len() + 1 + BODY_LEN);
-        assert_eq!(ids.decode(PiiKind::Msisdn, &t), Some(42));
+        assert_eq!(ids.decode(PiiKind::Msisdn, &t), Some((42, 0x00ab_cdef_0123_4567)));
+        assert_ne!(ids.encode(PiiKind::Msisdn, 42, 1), t, "the same id with another salt is another token");
         assert_eq!(
             ids.decode(PiiKind::Imsi, &t.replacen(PiiKind::Msisdn.token_prefix(), PiiKind::Imsi.token_prefix(), 1)),
             None
         );
         assert_eq!(TokenIds::new(&[4u8; 32]).decode(PiiKind::Msisdn, &t), None);
-        assert_ne!(ids.encode(PiiKind::Msisdn, 43)[..10], t[..10], "consecutive ids look unrelated");
+        assert_ne!(
+            ids.encode(PiiKind::Msisdn, 43, 0x00ab_cdef_0123_4567)[..10],
+            t[..10],
+            "consecutive ids look unrelated"
+        );
+        let codes: std::collections::HashSet<u8> = PiiKind::ALL.iter().map(|k| kind_code(*k)).collect();
+        assert_eq!(codes.len(), PiiKind::ALL.len(), "one code per kind");
     }
 
     #[test]
@@ -117,7 +154,11 @@ mod tests {
         {
             assert_eq!(ids.decode(PiiKind::Msisdn, &bad), None, "{bad}");
         }
-        // A random body (as tokens were made before) decodes with probability 2^-64.
-        assert_eq!(ids.decode(PiiKind::Msisdn, &format!("{p}_{}", crate::crypto::random_token_body())), None);
+        // A random body decodes to some id and salt only when its kind byte matches (1/256);
+        // it then names no row, whose salt would have to match too (the vault checks).
+        let decoded = (0..64)
+            .filter(|_| ids.decode(PiiKind::Msisdn, &format!("{p}_{}", crate::crypto::random_token_body())).is_some())
+            .count();
+        assert!(decoded < 8, "{decoded} of 64 random bodies passed the kind check");
     }
 }

@@ -17,10 +17,14 @@ use crate::keys::{Keyring, MasterKey};
 use crate::known::KnownFingerprints;
 use crate::other_party;
 use crate::subject::{self, Subject};
+use crate::token_id;
 use crate::{Method, PiiKind, Principal, PrivacyConfig, PrivacyError};
 
-/// Rows per multi-row statement: 400 × 7 columns stays far below both engines' bind limits.
+/// Rows per multi-row statement: 400 × 8 columns stays far below both engines' bind limits.
 const CHUNK: usize = 400;
+/// How long a month's key is used from memory before the vault is asked again (so that a
+/// month destroyed by the retention job in another process stops being used within this).
+const MONTH_KEY_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 /// Longest purpose accepted for a reveal.
 const MAX_PURPOSE: usize = 500;
 /// Prefix of values encrypted with the `encrypt` method.
@@ -43,7 +47,7 @@ pub struct Vault {
     pub(crate) config: PrivacyConfig,
     pub(crate) cache: TokenCache,
     known: KnownFingerprints,
-    month_keys: Mutex<HashMap<String, (i64, Key)>>,
+    month_keys: Mutex<HashMap<String, (i64, Key, std::time::Instant)>>,
     subject_keys: Mutex<HashMap<i64, Key>>,
 }
 
@@ -51,6 +55,7 @@ pub struct Vault {
 struct NewToken {
     miss: usize,
     id: i64,
+    salt: i64,
     token: String,
     fp: Vec<u8>,
     sid: i64,
@@ -98,6 +103,8 @@ impl Vault {
     pub(crate) async fn reload_keys(&self) -> Result<(), PrivacyError> {
         let fresh = Keyring::load(&self.db, &self.master).await?;
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
+        // Rotation recomputes fingerprints in place: the hints start again from the vault.
+        self.known.clear();
         Ok(())
     }
 
@@ -219,14 +226,19 @@ impl Vault {
     /// The id and data key of an other-party month, made on first use; held in memory until
     /// the retention job destroys it.
     async fn month_key(&self, keys: &Keyring, month: &str, subject: &Subject) -> Result<(i64, Key), PrivacyError> {
-        if let Some(found) = self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).get(month) {
-            return Ok(found.clone());
+        if let Some((sid, key, at)) = self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).get(month)
+            && at.elapsed() < MONTH_KEY_TTL
+        {
+            return Ok((*sid, key.clone()));
         }
         let mut tx = self.db.begin_write().await?;
-        let found = subject::get_or_create(&mut tx, keys, subject).await?;
+        let (sid, key) = subject::get_or_create(&mut tx, keys, subject).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).insert(month.to_owned(), found.clone());
-        Ok(found)
+        self.month_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(month.to_owned(), (sid, key.clone(), std::time::Instant::now()));
+        Ok((sid, key))
     }
 
     /// Token and subject of each fingerprint set, where one exists.
@@ -239,11 +251,11 @@ impl Vault {
         let keys = self.keys();
         let mut by_fp: HashMap<Vec<u8>, Found> = HashMap::new();
         // Values the vault cannot hold are not looked up at all.
-        let maybe = self.known.maybe_present(&self.db, kind, fps).await?;
+        let maybe = self.known.maybe_present(&self.db, kind, fps, self.keys().versions.len() == 1).await?;
         let all: Vec<&Vec<u8>> = fps.iter().zip(&maybe).filter(|(_, m)| **m).flat_map(|(set, _)| set).collect();
         for chunk in all.chunks(CHUNK) {
             let sql = format!(
-                "SELECT id, token, fingerprint, subject_id FROM vault_tokens WHERE kind = {} AND fingerprint IN ({})",
+                "SELECT id, token, fingerprint, subject_id, salt FROM vault_tokens WHERE kind = {} AND fingerprint IN ({})",
                 self.db.params(1, 1),
                 self.db.params(2, chunk.len())
             );
@@ -256,7 +268,8 @@ impl Vault {
                 let legacy: Option<String> = row.try_get(1).map_err(StoreError::from)?;
                 let fp: Vec<u8> = row.try_get(2).map_err(StoreError::from)?;
                 let subject: i64 = row.try_get(3).map_err(StoreError::from)?;
-                let token = legacy.unwrap_or_else(|| keys.token_ids.encode(kind, id));
+                let salt: Option<i64> = row.try_get(4).map_err(StoreError::from)?;
+                let token = legacy.unwrap_or_else(|| keys.token_ids.encode(kind, id, salt.unwrap_or(0)));
                 by_fp.insert(fp, Found { id, token: Arc::from(token), subject });
             }
         }
@@ -295,23 +308,25 @@ impl Vault {
                     (sid, key)
                 }
             };
-            let token = keys.token_ids.encode(kind, id);
+            let salt = token_id::random_salt();
+            let token = keys.token_ids.encode(kind, id, salt);
             let fp = fingerprint(keys.current().fingerprint_key(kind), m.subject.scope(kind), m.value).to_vec();
             let sealed = crypto::seal(&key, m.value.as_bytes(), token.as_bytes());
-            rows.push(NewToken { miss: i, id, token, fp, sid, sealed });
+            rows.push(NewToken { miss: i, id, salt, token, fp, sid, sealed });
             id += 1;
         }
         let mut lost: Vec<usize> = Vec::new();
         for chunk in rows.chunks(CHUNK) {
             let sql = format!(
-                "INSERT INTO vault_tokens (id, kind, fp_version, fingerprint, subject_id, value, created_at_ms) VALUES {} \
+                "INSERT INTO vault_tokens (id, salt, kind, fp_version, fingerprint, subject_id, value, created_at_ms) VALUES {} \
                  ON CONFLICT (kind, fingerprint) DO NOTHING RETURNING id",
-                self.db.values(1, chunk.len(), 7)
+                self.db.values(1, chunk.len(), 8)
             );
             let mut q = sqlx::query_scalar::<_, i64>(&sql);
             for r in chunk {
                 q = q
                     .bind(r.id)
+                    .bind(r.salt)
                     .bind(kind.as_str())
                     .bind(keys.current)
                     .bind(r.fp.clone())
@@ -484,11 +499,12 @@ impl Vault {
         }
         // Tokens are encrypted row ids; those made before that are found by their text.
         let row = match self.keys().token_ids.decode(kind, handle) {
-            Some(id) => {
-                sqlx::query("SELECT subject_id, value FROM vault_tokens WHERE id = $1 AND kind = $2 AND token IS NULL")
-                    .bind(id)
-                    .bind(kind.as_str())
-            }
+            Some((id, salt)) => sqlx::query(
+                "SELECT subject_id, value FROM vault_tokens WHERE id = $1 AND kind = $2 AND salt = $3 AND token IS NULL",
+            )
+            .bind(id)
+            .bind(kind.as_str())
+            .bind(salt),
             None => sqlx::query("SELECT subject_id, value FROM vault_tokens WHERE token = $1").bind(handle),
         }
         .fetch_optional(self.db.pool())
@@ -527,7 +543,7 @@ impl Vault {
     /// Forgets cached tokens and keys of destroyed subjects.
     pub(crate) fn forget(&self, subjects: &[i64]) {
         self.cache.forget_subjects(subjects);
-        self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, (sid, _)| !subjects.contains(sid));
+        self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, (sid, ..)| !subjects.contains(sid));
         let mut keys = self.subject_keys.lock().unwrap_or_else(|p| p.into_inner());
         for s in subjects {
             keys.remove(s);
@@ -607,7 +623,7 @@ impl Vault {
         }
         let mut tx = self.db.begin_write().await?;
         let mut customers: HashMap<&str, (i64, Key)> = HashMap::new();
-        let mut moved = 0u64;
+        let mut moved: Vec<(&Found, &str, i64)> = Vec::new();
         for (f, value, customer) in &moves {
             let (customer_sid, key) = match customers.get(customer) {
                 Some(c) => c.clone(),
@@ -618,7 +634,9 @@ impl Vault {
                 }
             };
             let sealed = crypto::seal(&key, value.as_bytes(), f.token.as_bytes());
-            moved +=
+            // Only if still provisional (a value repeated in the batch, or moved meanwhile by
+            // another process, stays with its first owner).
+            let updated =
                 sqlx::query("UPDATE vault_tokens SET subject_id = $1, value = $2 WHERE id = $3 AND subject_id = $4")
                     .bind(customer_sid)
                     .bind(sealed)
@@ -628,6 +646,9 @@ impl Vault {
                     .await
                     .map_err(StoreError::from)?
                     .rows_affected();
+            if updated > 0 {
+                moved.push((f, value, customer_sid));
+            }
         }
         let emptied: Vec<i64> = provisional.iter().copied().collect();
         for sid in &emptied {
@@ -640,11 +661,10 @@ impl Vault {
         }
         tx.commit().await.map_err(StoreError::from)?;
         self.forget(&emptied);
-        for (f, value, customer) in &moves {
-            let sid = customers[customer].0;
-            self.cache.insert(self.cache.key(kind, "", value), Arc::clone(&f.token), sid);
+        for (f, value, sid) in &moved {
+            self.cache.insert(self.cache.key(kind, "", value), Arc::clone(&f.token), *sid);
         }
-        Ok(moved)
+        Ok(moved.len() as u64)
     }
 
     /// [`Vault::protect`] for many values of one kind, each with its subject: tokens in one
@@ -660,13 +680,15 @@ impl Vault {
             }
             Method::Encrypt => {
                 let keys = self.keys();
+                // Subjects in a fixed order, so that two batches at once cannot deadlock.
+                let mut distinct: Vec<&Subject> = items.iter().map(|(_, s)| *s).collect();
+                distinct.sort_by(|a, b| (a.db_kind(), a.db_ref()).cmp(&(b.db_kind(), b.db_ref())));
+                distinct.dedup();
                 let mut subjects: HashMap<&Subject, (i64, Key)> = HashMap::new();
                 let mut tx = self.db.begin_write().await?;
-                for (_, subject) in items {
-                    if !subjects.contains_key(subject) {
-                        let found = subject::get_or_create(&mut tx, &keys, subject).await?;
-                        subjects.insert(subject, found);
-                    }
+                for subject in distinct {
+                    let found = subject::get_or_create(&mut tx, &keys, subject).await?;
+                    subjects.insert(subject, found);
                 }
                 tx.commit().await.map_err(StoreError::from)?;
                 Ok(items
@@ -773,7 +795,7 @@ mod tests {
         assert_eq!(vault.tokenize(PiiKind::Msisdn, "393401234567", &c1).await.unwrap().as_ref(), old_token);
         // New values get row-id tokens, numbered after the old rows.
         let new = vault.tokenize(PiiKind::Msisdn, "393409999999", &c1).await.unwrap();
-        assert_eq!(vault.keys().token_ids.decode(PiiKind::Msisdn, &new), Some(2));
+        assert_eq!(vault.keys().token_ids.decode(PiiKind::Msisdn, &new).map(|(id, _)| id), Some(2));
         assert_eq!(vault.reveal(&who, &new, "upgrade check").await.unwrap().value.expose_secret(), "393409999999");
     }
 

@@ -107,11 +107,81 @@ async fn master_data_loads_as_scd2_and_a_changed_plan_makes_exactly_one_new_vers
         sql(&ingestor, "SELECT COUNT(*) AS n FROM dim_line WHERE is_current").await,
         format!("n\n{}\n", lines - 1)
     );
-    src.close().await.unwrap();
+
+    // It comes back: a third version, valid from now (not a second "first" version).
+    sqlx::query(
+        "INSERT INTO lines (line_id, customer_id, msisdn, iccid, imsi, imei, plan_code, payment_type, status, device_type, \
+         auto_topup, activated_at, updated_at) VALUES ($1, $2, $3, '8939010000000000000', '222019999999999', \
+         '356938035643809', $4, 'prepaid', 'active', 'smartphone', 0, '2026-01-01T00:00:00+01:00', '2026-11-23T00:00:00+01:00')",
+    )
+    .bind(line_id)
+    .bind(customer)
+    .bind(&msisdn)
+    .bind(&new_plan.0)
+    .execute(&mut src)
+    .await
+    .unwrap();
+    let back = master.run().await.unwrap();
+    assert_eq!((back.lines.changed, back.lines.new, back.lines.rejected), (1, 0, 0), "{back:?}");
+    let versions = sql(
+        &ingestor,
+        &format!(
+            "SELECT version, is_current, valid_from > TIMESTAMP '2000-01-01' AS later FROM dim_line \
+             WHERE line_id = '{line_id}' ORDER BY version"
+        ),
+    )
+    .await;
+    assert_eq!(versions, "version,is_current,later\n1,false,false\n2,false,true\n3,true,true\n");
+    assert_eq!(
+        sql(&ingestor, &format!("SELECT msisdn FROM dim_line WHERE line_id = '{line_id}' AND is_current")).await,
+        format!("msisdn\n{token}\n"),
+        "the same number keeps its token"
+    );
+
+    // A row that turns bad keeps its current version instead of being closed.
+    sqlx::query("UPDATE lines SET msisdn = '' WHERE line_id = $1").bind(line_id).execute(&mut src).await.unwrap();
+    let bad = master.run().await.unwrap();
+    assert_eq!((bad.lines.rejected, bad.lines.closed), (1, 0), "{bad:?}");
+    sqlx::query("UPDATE lines SET msisdn = $1 WHERE line_id = $2")
+        .bind(&msisdn)
+        .bind(line_id)
+        .execute(&mut src)
+        .await
+        .unwrap();
 
     // The line's MSISDN was linked to its customer: erasing the customer kills its token.
     f.vault.erase_customer(&officer(), &customer.to_string()).await.unwrap();
     assert!(f.vault.reveal(&officer(), &token, "master-data test").await.is_err());
+    // The operator's CRM still holds them and their row changes: the daily load must not
+    // bring their personal data back.
+    sqlx::query("UPDATE customers SET email = 'new.address@example.org' WHERE customer_id = $1")
+        .bind(customer)
+        .execute(&mut src)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE lines SET status = 'suspended' WHERE customer_id = $1")
+        .bind(customer)
+        .execute(&mut src)
+        .await
+        .unwrap();
+    let after = master.run().await.unwrap();
+    assert_eq!(after.customers.changed, 1, "{after:?}");
+    let (email, name, tax): (Option<String>, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT email, name, tax_code FROM master_customers WHERE customer_id = $1 AND valid_to_ms IS NULL",
+    )
+    .bind(customer.to_string())
+    .fetch_one(f.test.pool())
+    .await
+    .unwrap();
+    assert_eq!((email, name, tax), (None, None, None), "an erased customer's personal fields stay out");
+    let line_token: Option<String> =
+        sqlx::query_scalar("SELECT msisdn FROM master_lines WHERE line_id = $1 AND valid_to_ms IS NULL")
+            .bind(line_id.to_string())
+            .fetch_one(f.test.pool())
+            .await
+            .unwrap();
+    assert_eq!(line_token, None);
+    src.close().await.unwrap();
 
     // No cleartext in the lake, the quarantine, nor the store's files (the operator's own
     // files, which hold cleartext by nature, are not ours).

@@ -1,10 +1,11 @@
 -- Tokens become encrypted row ids (see src/token_id.rs): rows get a never-reused integer id
--- and new rows store no token. The `token` column keeps the random tokens made before, with a
+-- and new rows store no token, only the random salt the token carries beside the id. The `token` column keeps the random tokens made before, with a
 -- partial index that new rows do not touch. SQLite cannot change a primary key in place:
 -- the table is rebuilt.
 CREATE TABLE vault_tokens_new (
     id INTEGER PRIMARY KEY,
     token TEXT,
+    salt BIGINT,
     kind TEXT NOT NULL,
     fp_version BIGINT NOT NULL,
     fingerprint BLOB NOT NULL,

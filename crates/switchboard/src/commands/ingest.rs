@@ -125,31 +125,27 @@ pub async fn run(cmd: IngestCommand, config: &Config, out: Output) -> anyhow::Re
                 ))
             }
             IngestCommand::Master => {
-                let s = app::master_data(&db, &vault, &ingestor, config).run().await?;
-                if out.json {
-                    return out.json(&s);
+                if config.ingest.master.url.is_none() {
+                    return Err(ConfigError(
+                        "ingest.master.url is not set (SWITCHBOARD__INGEST__MASTER__URL or ingest.master.url_file)"
+                            .into(),
+                    )
+                    .into());
                 }
-                let rows: Vec<Vec<String>> = [("customers", &s.customers), ("lines", &s.lines), ("plans", &s.plans)]
-                    .iter()
-                    .map(|(name, d)| {
-                        vec![
-                            name.to_string(),
-                            d.read.to_string(),
-                            d.new.to_string(),
-                            d.changed.to_string(),
-                            d.unchanged.to_string(),
-                            d.closed.to_string(),
-                            d.rejected.to_string(),
-                            if d.exported { "rewritten" } else { "up to date" }.to_string(),
-                        ]
-                    })
-                    .collect();
-                out.text(&format!(
-                    "{}\n{} provisional line identifiers moved to their customers; {:.1}s",
-                    table(&["dimension", "read", "new", "changed", "unchanged", "closed", "rejected", "lake"], &rows),
-                    s.linked,
-                    s.seconds
-                ))
+                // Through the scheduler, so that it never runs beside the scheduled job.
+                let scheduler = app::scheduler(&db, &vault, &ingestor, config)?;
+                let run = scheduler.run_now("ingest.master").await?;
+                if out.json {
+                    out.json(&run)?;
+                } else {
+                    out.text(&crate::commands::jobs::describe_run(&run))?;
+                }
+                anyhow::ensure!(
+                    run.status == sb_jobs::RunStatus::Succeeded,
+                    "the master-data load ended {}",
+                    run.status
+                );
+                Ok(())
             }
             IngestCommand::Alerts => {
                 let alerts = ingestor.alerts().open(100).await?;

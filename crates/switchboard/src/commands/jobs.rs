@@ -86,7 +86,7 @@ fn counters(r: &RunRecord) -> String {
     r.counters.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
 }
 
-fn describe_run(r: &RunRecord) -> String {
+pub(crate) fn describe_run(r: &RunRecord) -> String {
     let took = r.ended_at.map_or(0.0, |e| (e - r.started_at).as_seconds_f64());
     let mut s = format!("run {} of {}: {} in {took:.2}s", r.id, r.job, r.status);
     if !r.counters.is_empty() {
