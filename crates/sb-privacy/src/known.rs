@@ -75,17 +75,25 @@ impl KnownFingerprints {
             Some(KindSet::Held { high_water, .. }) => *high_water,
             None => i64::MIN,
         };
-        let mut rows = sqlx::query("SELECT id, fingerprint FROM vault_tokens WHERE kind = $1 AND id > $2")
-            .bind(kind.as_str())
-            .bind(since)
-            .fetch(db.pool());
+        // First use: the kind's rows (by its index). Then: rows after the high-water mark, by
+        // primary key, whatever their kind (only the newest rows, few), filtered here.
+        let mut rows = if since == i64::MIN {
+            sqlx::query("SELECT id, kind, fingerprint FROM vault_tokens WHERE kind = $1").bind(kind.as_str())
+        } else {
+            sqlx::query("SELECT id, kind, fingerprint FROM vault_tokens WHERE id > $1").bind(since)
+        }
+        .fetch(db.pool());
         let mut fresh: Vec<u64> = Vec::new();
         let mut high_water = since.max(0);
         let mut too_large = false;
         while let Some(row) = rows.try_next().await.map_err(StoreError::from)? {
             let id: i64 = row.try_get(0).map_err(StoreError::from)?;
-            let fp: Vec<u8> = row.try_get(1).map_err(StoreError::from)?;
             high_water = high_water.max(id);
+            let row_kind: String = row.try_get(1).map_err(StoreError::from)?;
+            if row_kind != kind.as_str() {
+                continue;
+            }
+            let fp: Vec<u8> = row.try_get(2).map_err(StoreError::from)?;
             fresh.push(short(&fp));
             if fresh.len() > MAX_ENTRIES {
                 too_large = true;
@@ -141,6 +149,17 @@ impl KnownFingerprints {
             if set.len() > MAX_ENTRIES {
                 kinds.insert(kind, KindSet::TooLarge);
             }
+        }
+    }
+
+    /// Records rows `first..=last` just inserted by this process: when nothing was added by
+    /// anyone between the high-water mark and them, the mark moves past them, so the next
+    /// refresh does not read them back.
+    pub fn advance(&self, kind: PiiKind, first: i64, last: i64) {
+        if let Some(KindSet::Held { high_water, .. }) = self.lock().get_mut(&kind)
+            && *high_water == first - 1
+        {
+            *high_water = last;
         }
     }
 

@@ -319,10 +319,10 @@ impl Vault {
         for chunk in rows.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO vault_tokens (id, salt, kind, fp_version, fingerprint, subject_id, value, created_at_ms) VALUES {} \
-                 ON CONFLICT (kind, fingerprint) DO NOTHING RETURNING id",
+                 ON CONFLICT (kind, fingerprint) DO NOTHING",
                 self.db.values(1, chunk.len(), 8)
             );
-            let mut q = sqlx::query_scalar::<_, i64>(&sql);
+            let mut q = sqlx::query(&sql);
             for r in chunk {
                 q = q
                     .bind(r.id)
@@ -334,10 +334,21 @@ impl Vault {
                     .bind(r.sealed.clone())
                     .bind(now);
             }
-            let inserted: std::collections::HashSet<i64> =
-                q.fetch_all(&mut *tx).await.map_err(StoreError::from)?.into_iter().collect();
+            let affected = q.execute(&mut *tx).await.map_err(StoreError::from)?.rows_affected();
+            // Usually every row goes in; only when some conflicted (another process tokenised
+            // the same values meanwhile) ask which (returning every id costs a round trip each).
+            let inserted: Option<std::collections::HashSet<i64>> = if affected == chunk.len() as u64 {
+                None
+            } else {
+                let sql = format!("SELECT id FROM vault_tokens WHERE id IN ({})", self.db.params(1, chunk.len()));
+                let mut q = sqlx::query_scalar::<_, i64>(&sql);
+                for r in chunk {
+                    q = q.bind(r.id);
+                }
+                Some(q.fetch_all(&mut *tx).await.map_err(StoreError::from)?.into_iter().collect())
+            };
             for r in chunk {
-                if inserted.contains(&r.id) {
+                if inserted.as_ref().is_none_or(|ids| ids.contains(&r.id)) {
                     misses[r.miss].found = Some((Arc::from(r.token.as_str()), r.sid));
                 } else {
                     lost.push(r.miss);
@@ -346,6 +357,9 @@ impl Vault {
         }
         tx.commit().await.map_err(StoreError::from)?;
         self.known.add(kind, rows.iter().map(|r| r.fp.as_slice()));
+        if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+            self.known.advance(kind, first.id, last.id);
+        }
         if !lost.is_empty() {
             // Another process tokenised the same values meanwhile: take its tokens.
             let fps: Vec<Vec<Vec<u8>>> = lost
