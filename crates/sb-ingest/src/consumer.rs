@@ -40,32 +40,38 @@ impl UsageConsumer for DailyCounters {
         if fresh == 0 {
             return Ok(());
         }
-        for u in &batch.lines {
-            let (topups, topup_e4) = u.topups.values().fold((0, 0), |(c, a), t| (c + t.count, a + t.amount_e4));
-            sqlx::query(
+        // One statement per 500 lines (a batch holds each line and day once, so no statement
+        // updates a row twice): a statement per line cost a round trip each.
+        for part in batch.lines.chunks(500) {
+            let sql = format!(
                 "INSERT INTO ingest_line_daily (line, day, voice_out_s, voice_in_s, sms_out, sms_in, data_up_bytes, data_down_bytes, \
-                 vas_events, charges_e4, topups, topup_e4) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 vas_events, charges_e4, topups, topup_e4) VALUES {} \
                  ON CONFLICT (line, day) DO UPDATE SET voice_out_s = ingest_line_daily.voice_out_s + excluded.voice_out_s, \
                  voice_in_s = ingest_line_daily.voice_in_s + excluded.voice_in_s, sms_out = ingest_line_daily.sms_out + excluded.sms_out, \
                  sms_in = ingest_line_daily.sms_in + excluded.sms_in, data_up_bytes = ingest_line_daily.data_up_bytes + excluded.data_up_bytes, \
                  data_down_bytes = ingest_line_daily.data_down_bytes + excluded.data_down_bytes, \
                  vas_events = ingest_line_daily.vas_events + excluded.vas_events, charges_e4 = ingest_line_daily.charges_e4 + excluded.charges_e4, \
                  topups = ingest_line_daily.topups + excluded.topups, topup_e4 = ingest_line_daily.topup_e4 + excluded.topup_e4",
-            )
-            .bind(&u.line)
-            .bind(u.date.map(|d| d.to_string()).unwrap_or_default())
-            .bind(u.voice_out_s)
-            .bind(u.voice_in_s)
-            .bind(u.sms_out)
-            .bind(u.sms_in)
-            .bind(u.data_up_bytes)
-            .bind(u.data_down_bytes)
-            .bind(u.vas_events)
-            .bind(u.charges_e4)
-            .bind(topups)
-            .bind(topup_e4)
-            .execute(&mut *tx)
-            .await?;
+                self.db.values(1, part.len(), 12)
+            );
+            let mut q = sqlx::query(&sql);
+            for u in part {
+                let (topups, topup_e4) = u.topups.values().fold((0, 0), |(c, a), t| (c + t.count, a + t.amount_e4));
+                q = q
+                    .bind(&u.line)
+                    .bind(u.date.map(|d| d.to_string()).unwrap_or_default())
+                    .bind(u.voice_out_s)
+                    .bind(u.voice_in_s)
+                    .bind(u.sms_out)
+                    .bind(u.sms_in)
+                    .bind(u.data_up_bytes)
+                    .bind(u.data_down_bytes)
+                    .bind(u.vas_events)
+                    .bind(u.charges_e4)
+                    .bind(topups)
+                    .bind(topup_e4);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

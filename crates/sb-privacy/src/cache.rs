@@ -15,9 +15,10 @@ use crate::PiiKind;
 
 const SHARDS: usize = 16;
 
-/// The key is already a keyed hash: use its low bits as is.
+/// For keys that are keyed hashes already (cache keys, fingerprints): their low bits are the
+/// hash, as is.
 #[derive(Default)]
-struct Identity(u64);
+pub(crate) struct Identity(u64);
 
 impl Hasher for Identity {
     fn finish(&self) -> u64 {
@@ -25,8 +26,11 @@ impl Hasher for Identity {
     }
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
         }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
     fn write_u128(&mut self, n: u128) {
         self.0 = n as u64;
@@ -114,6 +118,15 @@ impl TokenCache {
             let mut s = shard.lock().unwrap_or_else(|p| p.into_inner());
             s.current.retain(|_, e| !subjects.contains(&e.subject));
             s.previous.retain(|_, e| !subjects.contains(&e.subject));
+        }
+    }
+
+    /// Forgets everything (another process destroyed subjects this one may hold).
+    pub fn clear(&self) {
+        for shard in &self.shards {
+            let mut s = shard.lock().unwrap_or_else(|p| p.into_inner());
+            s.current.clear();
+            s.previous.clear();
         }
     }
 

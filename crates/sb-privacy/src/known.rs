@@ -11,35 +11,18 @@
 //! fingerprints, every value is looked up.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::Mutex;
 
 use futures_util::TryStreamExt;
 use sb_store::sqlx::{self, Row};
 use sb_store::{Db, StoreError};
 
+use crate::cache::Identity;
 use crate::{PiiKind, PrivacyError};
 
 /// Fingerprints held per kind at most (about 10 bytes each).
 pub(crate) const MAX_ENTRIES: usize = 8_000_000;
-
-/// Fingerprints are keyed hashes already: their bytes are the hash.
-#[derive(Default)]
-struct Identity(u64);
-
-impl Hasher for Identity {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
 
 type Set = HashSet<u64, BuildHasherDefault<Identity>>;
 

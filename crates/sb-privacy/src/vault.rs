@@ -48,6 +48,8 @@ pub struct Vault {
     pub(crate) cache: TokenCache,
     known: KnownFingerprints,
     month_keys: Mutex<HashMap<String, (i64, Key, std::time::Instant)>>,
+    /// The vault's change generation this process's memory reflects (see [`Vault::sync_changes`]).
+    generation: std::sync::atomic::AtomicI64,
     subject_keys: Mutex<HashMap<i64, Key>>,
 }
 
@@ -92,6 +94,7 @@ impl Vault {
             config,
             known: KnownFingerprints::default(),
             month_keys: Mutex::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicI64::new(i64::MIN),
             subject_keys: Mutex::new(HashMap::new()),
         })
     }
@@ -146,6 +149,7 @@ impl Vault {
         kind: PiiKind,
         items: &[(&str, &Subject)],
     ) -> Result<Vec<Arc<str>>, PrivacyError> {
+        self.sync_changes().await?;
         let mut out: Vec<Option<Arc<str>>> = vec![None; items.len()];
         let mut misses: Vec<Miss<'_>> = Vec::new();
         let mut index: HashMap<u128, usize> = HashMap::new();
@@ -221,6 +225,23 @@ impl Vault {
             return Ok(());
         }
         self.create(kind, &keys, misses).await
+    }
+
+    /// Drops what this process holds in memory (tokens, subject and month keys) when any
+    /// process erased a customer or destroyed a month since it last looked: one small query.
+    async fn sync_changes(&self) -> Result<(), PrivacyError> {
+        use std::sync::atomic::Ordering;
+        let now: i64 = sqlx::query_scalar("SELECT next_id FROM vault_counters WHERE name = 'changes'")
+            .fetch_one(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        let seen = self.generation.swap(now, Ordering::AcqRel);
+        if seen != now && seen != i64::MIN {
+            self.cache.clear();
+            self.subject_keys.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+        Ok(())
     }
 
     /// The id and data key of an other-party month, made on first use; held in memory until
@@ -427,6 +448,7 @@ impl Vault {
         let kind =
             handle_kind(handle).ok_or_else(|| PrivacyError::Invalid("not a token or an encrypted value".into()))?;
         self.authorize(who, kind, handle, purpose).await?;
+        self.sync_changes().await?;
         let clear = match self.open_handle(kind, handle).await? {
             Some(c) => c,
             None => {

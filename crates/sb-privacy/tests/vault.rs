@@ -172,6 +172,24 @@ async fn erasure_makes_tokens_unrevealable_unlinkable_and_leaves_no_cleartext() 
 }
 
 #[tokio::test]
+async fn an_erasure_in_one_process_is_seen_by_every_other_at_once() {
+    let f = fixture().await;
+    // Another process on the same vault (the server beside a command-line erasure).
+    let other = open_vault(&f.test, PrivacyConfig::default()).await;
+    let c = customer("C77");
+    let token = other.tokenize(PiiKind::Msisdn, "393407770000", &c).await.unwrap();
+    let name = other.encrypt(PiiKind::Name, "Rosa Neri", &c).await.unwrap();
+    assert_eq!(reveal(&other, &name).await.unwrap(), "Rosa Neri", "its key is now held in memory");
+
+    f.vault.erase_customer(&officer(), "C77").await.unwrap();
+
+    assert!(matches!(reveal(&other, &token).await, Err(PrivacyError::UnknownToken)));
+    assert!(matches!(reveal(&other, &name).await, Err(PrivacyError::UnknownToken)), "the cached key is gone too");
+    let again = other.tokenize(PiiKind::Msisdn, "393407770000", &c).await.unwrap();
+    assert_ne!(again, token, "not the erased token from its cache");
+}
+
+#[tokio::test]
 async fn erasure_needs_its_permission() {
     let f = fixture().await;
     let e = f.vault.erase_customer(&Principal::new("mark", ["privacy.reveal.*"]), "C1").await.unwrap_err();

@@ -28,3 +28,6 @@ CREATE TABLE vault_counters (
     next_id BIGINT NOT NULL
 );
 INSERT INTO vault_counters (name, next_id) SELECT 'tokens', COALESCE(MAX(id), 0) + 1 FROM vault_tokens;
+-- Bumped by every erasure and retention: processes holding tokens and keys in memory see it and
+-- drop them, so a subject destroyed by one process is forgotten by all.
+INSERT INTO vault_counters (name, next_id) VALUES ('changes', 0);
