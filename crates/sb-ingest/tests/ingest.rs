@@ -346,3 +346,5 @@ async fn an_asterisk_master_csv_loads_through_its_layout_with_no_code() {
 
 #[path = "ingest/master.rs"]
 mod master;
+#[path = "ingest/sftp.rs"]
+mod sftp;

@@ -387,3 +387,6 @@ async fn tokenise_reveal_and_erase_log_no_cleartext_even_at_trace_level() {
     assert!(!logs.contains("393407778888") && !logs.contains("Giulia"), "{logs}");
     assert!(Scanner::new().detect(&logs).is_empty(), "{logs}");
 }
+
+#[path = "vault/files_and_scan.rs"]
+mod files_and_scan;
