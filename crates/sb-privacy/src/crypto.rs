@@ -101,16 +101,10 @@ pub(crate) fn unwrap(kek: &[u8; 32], wrapped: &[u8]) -> Result<Key, PrivacyError
 /// migration 0002 looked like this (tests use it to make such tokens).
 #[cfg(test)]
 pub(crate) fn random_token_body() -> String {
-    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
     let mut bytes = [0u8; 16];
     random_bytes(&mut bytes);
-    let mut n = u128::from_be_bytes(bytes);
-    let mut out = [0u8; 26];
-    for c in out.iter_mut().rev() {
-        *c = ALPHABET[(n & 31) as usize];
-        n >>= 5;
-    }
-    String::from_utf8(out.to_vec()).expect("ASCII alphabet")
+    let body = crate::token_id::encode_body(u128::from_be_bytes(bytes));
+    String::from_utf8(body.to_vec()).expect("ASCII alphabet")
 }
 
 #[cfg(test)]

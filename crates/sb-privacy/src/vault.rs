@@ -397,12 +397,31 @@ impl Vault {
     /// Encrypts `value` under `subject`'s key: `enc1.<kind>.<subject>.<hex>`. Revealable by
     /// permitted principals; unreadable for ever once the subject is erased.
     pub async fn encrypt(&self, kind: PiiKind, value: &str, subject: &Subject) -> Result<String, PrivacyError> {
+        Ok(self.encrypt_batch(kind, &[(value, subject)]).await?.pop().expect("one value in, one out"))
+    }
+
+    /// [`Vault::encrypt`] for many values, with one subject-key lookup per distinct subject.
+    async fn encrypt_batch(&self, kind: PiiKind, items: &[(&str, &Subject)]) -> Result<Vec<String>, PrivacyError> {
         let keys = self.keys();
+        // Subjects in a fixed order, so that two batches at once cannot deadlock.
+        let mut distinct: Vec<&Subject> = items.iter().map(|(_, s)| *s).collect();
+        distinct.sort_by(|a, b| (a.db_kind(), a.db_ref()).cmp(&(b.db_kind(), b.db_ref())));
+        distinct.dedup();
+        let mut subjects: HashMap<&Subject, (i64, Key)> = HashMap::new();
         let mut tx = self.db.begin_write().await?;
-        let (sid, key) = subject::get_or_create(&mut tx, &keys, subject).await?;
+        for subject in distinct {
+            let found = subject::get_or_create(&mut tx, &keys, subject).await?;
+            subjects.insert(subject, found);
+        }
         tx.commit().await.map_err(StoreError::from)?;
-        let sealed = crypto::seal(&key, value.as_bytes(), kind.as_str().as_bytes());
-        Ok(format!("{ENCRYPTED_PREFIX}.{}.{sid}.{}", kind.as_str(), hex::encode(sealed)))
+        Ok(items
+            .iter()
+            .map(|(value, subject)| {
+                let (sid, key) = &subjects[subject];
+                let sealed = crypto::seal(key, value.as_bytes(), kind.as_str().as_bytes());
+                format!("{ENCRYPTED_PREFIX}.{}.{sid}.{}", kind.as_str(), hex::encode(sealed))
+            })
+            .collect())
     }
 
     /// FF1 of `value` (digits), keeping `privacy.fpe_keep_digits` leading digits; `field`
@@ -431,13 +450,7 @@ impl Vault {
     /// gives the value back.
     pub fn hmac(&self, kind: PiiKind, value: &str) -> String {
         let mac = crypto::hmac(self.keys().hmac_key(kind), &[value.as_bytes()]);
-        const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
-        let mut n = u128::from_be_bytes(mac[..16].try_into().expect("16 bytes"));
-        let mut body = [0u8; 26];
-        for c in body.iter_mut().rev() {
-            *c = ALPHABET[(n & 31) as usize];
-            n >>= 5;
-        }
+        let body = token_id::encode_body(u128::from_be_bytes(mac[..16].try_into().expect("16 bytes")));
         format!("h.{}.{}", kind.token_prefix(), String::from_utf8_lossy(&body))
     }
 
@@ -590,40 +603,7 @@ impl Vault {
     /// token (so the lake stays consistent) and re-encrypting it under the customer's key.
     /// A value already owned by a customer is left alone. Returns whether it moved.
     pub async fn link(&self, kind: PiiKind, value: &str, customer: &str) -> Result<bool, PrivacyError> {
-        let keys = self.keys();
-        let fps = fingerprints(&keys, kind, "", value);
-        let Some(Found { id, token, subject: sid }) = self.find(kind, &[fps]).await?.pop().flatten() else {
-            return Ok(false);
-        };
-        let owner_kind: Option<String> = sqlx::query_scalar("SELECT kind FROM vault_subjects WHERE id = $1")
-            .bind(sid)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(StoreError::from)?;
-        if owner_kind.as_deref() != Some("provisional") {
-            return Ok(false);
-        }
-        let mut tx = self.db.begin_write().await?;
-        let (customer_sid, customer_key) =
-            subject::get_or_create(&mut tx, &keys, &Subject::Customer(customer.to_owned())).await?;
-        let sealed = crypto::seal(&customer_key, value.as_bytes(), token.as_bytes());
-        sqlx::query("UPDATE vault_tokens SET subject_id = $1, value = $2 WHERE id = $3")
-            .bind(customer_sid)
-            .bind(sealed)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-        // The provisional subject held only this value: destroy it with its key.
-        sqlx::query("DELETE FROM vault_subjects WHERE id = $1 AND kind = 'provisional' AND NOT EXISTS (SELECT 1 FROM vault_tokens WHERE subject_id = $1)")
-            .bind(sid)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-        tx.commit().await.map_err(StoreError::from)?;
-        self.forget(&[sid]);
-        self.cache.insert(self.cache.key(kind, "", value), token, customer_sid);
-        Ok(true)
+        Ok(self.link_batch(kind, &[(value, customer)]).await? > 0)
     }
 
     /// [`Vault::link`] for many values at once (the daily master-data load): each
@@ -714,28 +694,7 @@ impl Vault {
             Method::Token => {
                 Ok(self.tokenize_batch(kind, items).await?.into_iter().map(|t| Some(t.to_string())).collect())
             }
-            Method::Encrypt => {
-                let keys = self.keys();
-                // Subjects in a fixed order, so that two batches at once cannot deadlock.
-                let mut distinct: Vec<&Subject> = items.iter().map(|(_, s)| *s).collect();
-                distinct.sort_by(|a, b| (a.db_kind(), a.db_ref()).cmp(&(b.db_kind(), b.db_ref())));
-                distinct.dedup();
-                let mut subjects: HashMap<&Subject, (i64, Key)> = HashMap::new();
-                let mut tx = self.db.begin_write().await?;
-                for subject in distinct {
-                    let found = subject::get_or_create(&mut tx, &keys, subject).await?;
-                    subjects.insert(subject, found);
-                }
-                tx.commit().await.map_err(StoreError::from)?;
-                Ok(items
-                    .iter()
-                    .map(|(value, subject)| {
-                        let (sid, key) = &subjects[subject];
-                        let sealed = crypto::seal(key, value.as_bytes(), kind.as_str().as_bytes());
-                        Some(format!("{ENCRYPTED_PREFIX}.{}.{sid}.{}", kind.as_str(), hex::encode(sealed)))
-                    })
-                    .collect())
-            }
+            Method::Encrypt => Ok(self.encrypt_batch(kind, items).await?.into_iter().map(Some).collect()),
             _ => {
                 let mut out = Vec::with_capacity(items.len());
                 for (value, subject) in items {
