@@ -22,9 +22,6 @@ use crate::{Method, PiiKind, Principal, PrivacyConfig, PrivacyError};
 
 /// Rows per multi-row statement: 400 × 8 columns stays far below both engines' bind limits.
 const CHUNK: usize = 400;
-/// How long a month's key is used from memory before the vault is asked again (so that a
-/// month destroyed by the retention job in another process stops being used within this).
-const MONTH_KEY_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 /// Longest purpose accepted for a reveal.
 const MAX_PURPOSE: usize = 500;
 /// Prefix of values encrypted with the `encrypt` method.
@@ -47,7 +44,7 @@ pub struct Vault {
     pub(crate) config: PrivacyConfig,
     pub(crate) cache: TokenCache,
     known: KnownFingerprints,
-    month_keys: Mutex<HashMap<String, (i64, Key, std::time::Instant)>>,
+    month_keys: Mutex<HashMap<String, (i64, Key)>>,
     /// The vault's change generation this process's memory reflects (see [`Vault::sync_changes`]).
     generation: std::sync::atomic::AtomicI64,
     subject_keys: Mutex<HashMap<i64, Key>>,
@@ -245,20 +242,15 @@ impl Vault {
     }
 
     /// The id and data key of an other-party month, made on first use; held in memory until
-    /// the retention job destroys it.
+    /// the retention job destroys it (in this process: `forget`; in another: `sync_changes`).
     async fn month_key(&self, keys: &Keyring, month: &str, subject: &Subject) -> Result<(i64, Key), PrivacyError> {
-        if let Some((sid, key, at)) = self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).get(month)
-            && at.elapsed() < MONTH_KEY_TTL
-        {
-            return Ok((*sid, key.clone()));
+        if let Some(found) = self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).get(month) {
+            return Ok(found.clone());
         }
         let mut tx = self.db.begin_write().await?;
         let (sid, key) = subject::get_or_create(&mut tx, keys, subject).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        self.month_keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(month.to_owned(), (sid, key.clone(), std::time::Instant::now()));
+        self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).insert(month.to_owned(), (sid, key.clone()));
         Ok((sid, key))
     }
 
@@ -592,7 +584,7 @@ impl Vault {
     /// Forgets cached tokens and keys of destroyed subjects.
     pub(crate) fn forget(&self, subjects: &[i64]) {
         self.cache.forget_subjects(subjects);
-        self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, (sid, ..)| !subjects.contains(sid));
+        self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, (sid, _)| !subjects.contains(sid));
         let mut keys = self.subject_keys.lock().unwrap_or_else(|p| p.into_inner());
         for s in subjects {
             keys.remove(s);
