@@ -90,6 +90,11 @@ impl MonitorHandle {
         }
     }
 
+    /// No bus, for commands that call no outside system (listings): nothing to start.
+    pub fn none() -> Self {
+        Self { monitor: Arc::new(NoMonitor), stop: None }
+    }
+
     /// Writes what was recorded and stops the bus.
     pub async fn stop(self) {
         if let Some((stop, tasks)) = self.stop {

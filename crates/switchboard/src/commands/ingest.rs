@@ -13,7 +13,11 @@ use crate::output::{Output, table, when};
 pub async fn run(cmd: IngestCommand, config: &Config, out: Output) -> anyhow::Result<()> {
     let db = app::open_store(config).await?;
     let vault = Arc::new(app::open_vault(config).await?);
-    let monitor = app::MonitorHandle::start(&db, config).await;
+    // Only the commands that reach SFTP servers or the operator's database start the bus.
+    let monitor = match cmd {
+        IngestCommand::Run { .. } | IngestCommand::Master => app::MonitorHandle::start(&db, config).await,
+        _ => app::MonitorHandle::none(),
+    };
     let ingestor = app::ingestor(&db, &vault, config, &monitor.monitor)?;
     let result = async {
         match cmd {

@@ -11,7 +11,10 @@ use crate::output::{Output, table, when};
 pub async fn run(cmd: &JobsCommand, config: &Config, out: Output) -> anyhow::Result<()> {
     let db = app::open_store(config).await?;
     let vault = std::sync::Arc::new(app::open_vault(config).await?);
-    let monitor = app::MonitorHandle::start(&db, config).await;
+    let monitor = match cmd {
+        JobsCommand::Run { .. } => app::MonitorHandle::start(&db, config).await,
+        _ => app::MonitorHandle::none(),
+    };
     let ingestor = app::ingestor(&db, &vault, config, &monitor.monitor)?;
     let scheduler = app::scheduler(&db, &vault, &ingestor, config)?;
     let result = async {
