@@ -79,6 +79,21 @@ pub async fn lookup(
     Ok(Some(Session { token_hash, user_id: row.try_get("user_id")?, csrf_token: row.try_get("csrf_token")? }))
 }
 
+/// Ends every session of a user, but the one whose token hash is `keep` (a password change
+/// keeps the session it was made from), inside the caller's transaction.
+pub(crate) async fn end_all(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user_id: i64,
+    keep: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND token_hash <> $2")
+        .bind(user_id)
+        .bind(keep.unwrap_or(""))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Ends a session.
 pub async fn delete(db: &Db, token_hash: &str) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM web_sessions WHERE token_hash = $1").bind(token_hash).execute(db.pool()).await?;

@@ -5,7 +5,7 @@ use sb_store::sqlx::{self, Row, any::AnyRow};
 use sb_store::{Db, StoreError, time};
 use serde::Serialize;
 
-use crate::auth::password;
+use crate::auth::{password, sessions};
 use crate::rbac::Roles;
 
 /// A back-office user (never with the password hash).
@@ -209,11 +209,7 @@ pub async fn set_disabled(db: &Db, name: &str, disabled: bool) -> Result<User, U
         .map_err(StoreError::from)?;
     let id = id.ok_or(UserError::NotFound)?;
     if disabled {
-        sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
+        sessions::end_all(&mut tx, id, None).await?;
     }
     tx.commit().await.map_err(StoreError::from)?;
     get(db, id).await
@@ -239,11 +235,7 @@ pub async fn reset_password(db: &Db, name: &str, now: DateTime<Utc>) -> Result<(
     .await
     .map_err(StoreError::from)?;
     let id = id.ok_or(UserError::NotFound)?;
-    sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
+    sessions::end_all(&mut tx, id, None).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok((get(db, id).await?, one_time))
 }
@@ -355,11 +347,7 @@ pub async fn set_password(
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND token_hash <> $2")
-        .bind(id)
-        .bind(keep_session.unwrap_or(""))
-        .execute(&mut *tx)
-        .await?;
+    sessions::end_all(&mut tx, id, keep_session).await?;
     tx.commit().await?;
     Ok(())
 }
