@@ -18,6 +18,7 @@
 pub mod clock;
 pub mod consumer;
 pub mod fs;
+pub mod hash;
 pub mod ids;
 pub mod monitor;
 pub mod secret;

@@ -3,7 +3,6 @@
 //! until the caller commits what this returns.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -101,22 +100,7 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-#[derive(Default)]
-struct IdHasher(u64);
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, b: &[u8]) {
-        for &x in b {
-            self.0 = self.0.rotate_left(8) ^ u64::from(x);
-        }
-    }
-    fn write_u128(&mut self, n: u128) {
-        self.0 = n as u64;
-    }
-}
-type IdSet = HashSet<u128, BuildHasherDefault<IdHasher>>;
+type IdSet = HashSet<u128, sb_core::hash::BuildIdentity>;
 
 /// The file's hour, from its name and the layout's `file_name` pattern.
 fn file_hour(layout: &CompiledLayout, name: &str, tz: Tz) -> Option<DateTime<chrono::Utc>> {

@@ -6,7 +6,7 @@
 //! (an approximation of LRU without per-hit bookkeeping). Erasure removes a subject's entries.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 use std::sync::{Arc, Mutex};
 
 use siphasher::sip128::{Hasher128, SipHasher13};
@@ -15,29 +15,7 @@ use crate::PiiKind;
 
 const SHARDS: usize = 16;
 
-/// For keys that are keyed hashes already (cache keys, fingerprints): their low bits are the
-/// hash, as is.
-#[derive(Default)]
-pub(crate) struct Identity(u64);
-
-impl Hasher for Identity {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-    fn write_u128(&mut self, n: u128) {
-        self.0 = n as u64;
-    }
-}
-
-type Map = HashMap<u128, Entry, BuildHasherDefault<Identity>>;
+type Map = HashMap<u128, Entry, sb_core::hash::BuildIdentity>;
 
 #[derive(Clone)]
 struct Entry {

@@ -11,20 +11,18 @@
 //! fingerprints, every value is looked up.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasherDefault;
 use std::sync::Mutex;
 
 use futures_util::TryStreamExt;
 use sb_store::sqlx::{self, Row};
 use sb_store::{Db, StoreError};
 
-use crate::cache::Identity;
 use crate::{PiiKind, PrivacyError};
 
 /// Fingerprints held per kind at most (about 10 bytes each).
 pub(crate) const MAX_ENTRIES: usize = 8_000_000;
 
-type Set = HashSet<u64, BuildHasherDefault<Identity>>;
+type Set = HashSet<u64, sb_core::hash::BuildIdentity>;
 
 enum KindSet {
     /// Every fingerprint of rows up to `high_water` (row ids are handed out and committed in
