@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use sb_core::{LineUsage, UsageKind};
 
-use crate::record::Record;
+use crate::rows::Row;
 
 /// Sums records per (line token, day).
 #[derive(Default)]
@@ -16,7 +16,7 @@ pub struct Aggregator {
 
 impl Aggregator {
     /// Adds one loaded record.
-    pub fn add(&mut self, line: &Arc<str>, day: NaiveDate, r: &Record<'_>) {
+    pub fn add(&mut self, line: &Arc<str>, day: NaiveDate, r: &Row) {
         let u = self.lines.entry((Arc::clone(line), day)).or_insert_with(|| LineUsage {
             line: line.to_string(),
             date: Some(day),

@@ -15,6 +15,10 @@ pub struct IngestConfig {
     pub timezone: chrono_tz::Tz,
     /// Days a record id is remembered: the same id again within the window is a duplicate.
     pub dedup_window_days: u32,
+    /// Record ids of the window held in memory at most (about 13 bytes each); the hours used
+    /// least recently beyond it are read again from the lake when needed. The hour being
+    /// loaded is always held whole.
+    pub dedup_memory_ids: usize,
     /// Rows per batch through validation, protection and Parquet (bounds memory).
     pub batch_rows: usize,
     /// A URL that receives alerts as JSON (`POST`); unset: alerts go to the log and the store.
@@ -32,6 +36,7 @@ impl Default for IngestConfig {
         Self {
             timezone: chrono_tz::Europe::Rome,
             dedup_window_days: 7,
+            dedup_memory_ids: crate::dedup::DEFAULT_MAX_IDS,
             batch_rows: 65_536,
             alert_webhook: None,
             sources: BTreeMap::new(),

@@ -1,16 +1,21 @@
 //! The dedup window: record ids seen per source, kept in the lake as the `_dedup` dataset
-//! (one part per committed file and event date), so ids join the window exactly when their
+//! (one part per committed file and event hour), so ids join the window exactly when their
 //! file commits, and the window survives restarts.
 //!
-//! Ids are checked within their record's event date: a re-sent record carries the same
-//! start time, so its duplicate lives in the same day. Memory holds the ids of the days the
-//! current files touch, not the whole window.
+//! Ids are checked within their record's event hour: a re-sent record carries the same start
+//! time, so its duplicate lives in the same hour. Memory holds the ids of the hours the
+//! current files touch, in a compact set (about 13 bytes an id), and at most
+//! `ingest.dedup_memory_ids` of them: the hours least recently used are dropped and read
+//! again from the lake when a later file needs them.
+//!
+//! Parts written before ids were kept per hour sit under `hour=00` without an `event_hour`
+//! column and hold a whole day: they count for every hour of their day.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hasher;
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{Date32Array, UInt64Array};
+use arrow::array::{Date32Array, Int32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
@@ -23,12 +28,16 @@ use crate::IngestError;
 /// The dataset holding the window.
 pub const DATASET: &str = "_dedup";
 
-/// `_dedup`: 128-bit hashes of (source, record id), by event date.
+/// A local event date and hour: the unit the window is kept and loaded in.
+pub type Hour = (NaiveDate, u32);
+
+/// `_dedup`: 128-bit hashes of (source, record id), by event date and hour.
 pub static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
         Field::new("id_hi", DataType::UInt64, false),
         Field::new("id_lo", DataType::UInt64, false),
         Field::new("event_date", DataType::Date32, false),
+        Field::new("event_hour", DataType::Int32, false),
     ]))
 });
 
@@ -42,82 +51,205 @@ pub fn id_hash(source: &str, record_id: &str) -> u128 {
     h.finish128().as_u128()
 }
 
-/// The ids of the window, loaded per day on demand.
-#[derive(Default)]
-pub struct Window {
-    days: HashMap<NaiveDate, HashSet<u128>>,
+const SHARD_BITS: u32 = 12;
+
+/// A set of record-id hashes in about 13 bytes an id: the top 12 bits choose one of 4,096
+/// small sets, which hold the low 64 bits. Two ids are taken for one only when 76 of their
+/// 128 bits agree (about once in 10^9 years of 30 million records an hour).
+pub struct IdSet {
+    shards: Box<[HashSet<u64, sb_core::hash::BuildIdentity>]>,
+    len: usize,
 }
 
+impl Default for IdSet {
+    fn default() -> Self {
+        Self { shards: (0..1usize << SHARD_BITS).map(|_| HashSet::default()).collect(), len: 0 }
+    }
+}
+
+impl IdSet {
+    fn split(id: u128) -> (usize, u64) {
+        ((id >> (128 - SHARD_BITS)) as usize, id as u64)
+    }
+
+    /// Whether `id` is in the set.
+    pub fn contains(&self, id: u128) -> bool {
+        let (s, v) = Self::split(id);
+        self.shards[s].contains(&v)
+    }
+
+    /// Adds `id`; false when it was there already.
+    pub fn insert(&mut self, id: u128) -> bool {
+        let (s, v) = Self::split(id);
+        let added = self.shards[s].insert(v);
+        self.len += usize::from(added);
+        added
+    }
+
+    /// Ids held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    fn absorb(&mut self, other: IdSet) {
+        for (mine, theirs) in self.shards.iter_mut().zip(other.shards.into_vec()) {
+            let before = mine.len();
+            mine.extend(theirs);
+            self.len += mine.len() - before;
+        }
+    }
+}
+
+/// The ids a file adds to the window, per event hour (they join it when the file commits).
+#[derive(Default)]
+pub struct Pending {
+    hours: HashMap<Hour, IdSet>,
+}
+
+impl Pending {
+    /// Adds `id` of a record of `hour`; false when the file had it already.
+    pub fn insert(&mut self, hour: Hour, id: u128) -> bool {
+        self.hours.entry(hour).or_default().insert(id)
+    }
+
+    /// Whether the file had `id` of `hour` already.
+    pub fn contains(&self, hour: Hour, id: u128) -> bool {
+        self.hours.get(&hour).is_some_and(|s| s.contains(id))
+    }
+}
+
+/// The ids of the window, loaded per hour on demand, at most `max_ids` of them held.
+pub struct Window {
+    hours: HashMap<Hour, (IdSet, u64)>,
+    held: usize,
+    clock: u64,
+    max_ids: usize,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_IDS)
+    }
+}
+
+/// Ids held in memory by default (about 260 MB).
+pub const DEFAULT_MAX_IDS: usize = 20_000_000;
+
 impl Window {
-    /// Whether `id` of a record of `day` was committed before. Loads the day when first asked.
-    /// Files with commit key `skip_key` (the file being replayed) are left out.
+    /// A window holding at most about `max_ids` ids in memory (the hour in use is always held).
+    pub fn new(max_ids: usize) -> Self {
+        Self { hours: HashMap::new(), held: 0, clock: 0, max_ids }
+    }
+
+    /// Whether `id` of a record of `hour` was committed before. Loads the hour when first
+    /// asked. Files with commit key `skip_key` (the file being replayed) are left out.
     pub fn contains(
         &mut self,
         lake: &Lake,
         snapshot: &Snapshot,
         source: &str,
         skip_key: Option<&str>,
-        day: NaiveDate,
+        hour: Hour,
         id: u128,
     ) -> Result<bool, IngestError> {
-        let set = match self.days.entry(day) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => v.insert(load_day(lake, snapshot, source, skip_key, day)?),
-        };
-        Ok(set.contains(&id))
+        self.clock += 1;
+        if let Some((set, used)) = self.hours.get_mut(&hour) {
+            *used = self.clock;
+            return Ok(set.contains(id));
+        }
+        let set = load_hour(lake, snapshot, source, skip_key, hour)?;
+        let found = set.contains(id);
+        self.held += set.len();
+        self.hours.insert(hour, (set, self.clock));
+        self.evict(Some(hour));
+        Ok(found)
     }
 
-    /// Adds a committed file's ids to the days already loaded (the others load them from the lake).
-    pub fn extend(&mut self, ids: &HashMap<NaiveDate, Vec<u128>>) {
-        for (day, ids) in ids {
-            if let Some(set) = self.days.get_mut(day) {
-                set.extend(ids);
+    /// Adds a committed file's ids to the hours held (the others read them from the lake).
+    pub fn absorb(&mut self, pending: Pending) {
+        for (hour, ids) in pending.hours {
+            if let Some((set, _)) = self.hours.get_mut(&hour) {
+                let before = set.len();
+                set.absorb(ids);
+                self.held += set.len() - before;
+            }
+        }
+        self.evict(None);
+    }
+
+    /// Ids held in memory now.
+    #[cfg(test)]
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Drops the least recently used hours until at most `max_ids` are held (`keep` stays).
+    fn evict(&mut self, keep: Option<Hour>) {
+        while self.held > self.max_ids {
+            let oldest = self.hours.iter().filter(|(h, _)| Some(**h) != keep).min_by_key(|(_, (_, used))| *used);
+            let Some((&hour, _)) = oldest else { break };
+            if let Some((set, _)) = self.hours.remove(&hour) {
+                self.held -= set.len();
             }
         }
     }
 }
 
-fn load_day(
+fn load_hour(
     lake: &Lake,
     snapshot: &Snapshot,
     source: &str,
     skip_key: Option<&str>,
-    day: NaiveDate,
-) -> Result<HashSet<u128>, IngestError> {
-    let mut set = HashSet::new();
+    (day, hour): Hour,
+) -> Result<IdSet, IngestError> {
+    let mut set = IdSet::default();
     let Some(files) = snapshot.files.get(DATASET) else { return Ok(set) };
-    let needle = format!("{DATASET}/date={}/", day.format("%Y-%m-%d"));
+    let date_dir = format!("{DATASET}/date={}/", day.format("%Y-%m-%d"));
+    let own = format!("{date_dir}hour={hour:02}/");
+    let legacy = format!("{date_dir}hour=00/");
     let skip: HashSet<&str> = skip_key
         .and_then(|k| snapshot.by_key.get(k))
         .map(|files| files.iter().map(|f| f.path.as_str()).collect())
         .unwrap_or_default();
     let prefix = format!("{source}-");
-    for f in files.iter().filter(|f| f.path.starts_with(&needle) && !skip.contains(f.path.as_str())) {
+    for f in files.iter().filter(|f| !skip.contains(f.path.as_str())) {
+        let dir_len = if f.path.starts_with(&own) {
+            own.len()
+        } else if hour != 0 && f.path.starts_with(&legacy) {
+            legacy.len()
+        } else {
+            continue;
+        };
         // Parts are named after their commit, which starts with the source.
-        if !f.path[needle.len()..].trim_start_matches("hour=00/").starts_with(&prefix) {
+        if !f.path[dir_len..].starts_with(&prefix) {
             continue;
         }
         let path = lake.root().join(&f.path);
-        let file =
-            std::fs::File::open(&path).map_err(|e| IngestError::Io(format!("cannot read {}: {e}", path.display())))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.build())
-            .map_err(|e| IngestError::Io(format!("cannot read {}: {e}", path.display())))?;
-        for batch in reader {
-            let batch = batch.map_err(|e| IngestError::Io(format!("cannot read {}: {e}", path.display())))?;
+        let read_err = |e: &dyn std::fmt::Display| IngestError::Io(format!("cannot read {}: {e}", path.display()));
+        let file = std::fs::File::open(&path).map_err(|e| read_err(&e))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_err(&e))?;
+        let per_hour = builder.schema().column_with_name("event_hour").is_some();
+        if dir_len == legacy.len() && !f.path.starts_with(&own) && per_hour {
+            // An hour-0 part of the new kind: it holds hour 0 only.
+            continue;
+        }
+        for batch in builder.build().map_err(|e| read_err(&e))? {
+            let batch = batch.map_err(|e| read_err(&e))?;
             let hi = batch.column(0).as_any().downcast_ref::<UInt64Array>();
             let lo = batch.column(1).as_any().downcast_ref::<UInt64Array>();
             let (Some(hi), Some(lo)) = (hi, lo) else {
                 return Err(IngestError::Io(format!("{} is not a dedup part", path.display())));
             };
-            set.extend(hi.values().iter().zip(lo.values()).map(|(h, l)| (u128::from(*h) << 64) | u128::from(*l)));
+            for (h, l) in hi.values().iter().zip(lo.values()) {
+                set.insert((u128::from(*h) << 64) | u128::from(*l));
+            }
         }
     }
     Ok(set)
 }
 
-/// The `_dedup` rows of one day.
-pub fn batch(day: NaiveDate, ids: &[u128]) -> Result<RecordBatch, IngestError> {
+/// The `_dedup` rows of one event hour.
+pub fn batch((day, hour): Hour, ids: &[u128]) -> Result<RecordBatch, IngestError> {
     let days = (day - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32;
     RecordBatch::try_new(
         Arc::clone(&SCHEMA),
@@ -125,7 +257,91 @@ pub fn batch(day: NaiveDate, ids: &[u128]) -> Result<RecordBatch, IngestError> {
             Arc::new(UInt64Array::from_iter_values(ids.iter().map(|i| (i >> 64) as u64))),
             Arc::new(UInt64Array::from_iter_values(ids.iter().map(|i| *i as u64))),
             Arc::new(Date32Array::from(vec![days; ids.len()])),
+            Arc::new(Int32Array::from(vec![hour as i32; ids.len()])),
         ],
     )
     .map_err(|e| IngestError::Io(format!("dedup batch: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 22).expect("date")
+    }
+
+    #[test]
+    fn id_sets_count_each_id_once() {
+        let mut s = IdSet::default();
+        assert!(s.insert(id_hash("MED01", "a")) && s.insert(id_hash("MED01", "b")));
+        assert!(!s.insert(id_hash("MED01", "a")));
+        assert!(s.contains(id_hash("MED01", "b")) && !s.contains(id_hash("MED02", "b")));
+        assert_eq!(s.len(), 2);
+        let mut t = IdSet::default();
+        t.insert(id_hash("MED01", "b"));
+        t.insert(id_hash("MED01", "c"));
+        s.absorb(t);
+        assert_eq!(s.len(), 3);
+    }
+
+    #[test]
+    fn the_window_drops_the_least_recently_used_hours_beyond_its_budget() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::open(dir.path()).expect("lake");
+        let snapshot = lake.snapshot().expect("snapshot");
+        let mut w = Window::new(3);
+        for h in 0..3u32 {
+            assert!(!w.contains(&lake, &snapshot, "S", None, (day(), h), 1).expect("contains"));
+            let mut p = Pending::default();
+            p.insert((day(), h), u128::from(h) + 10);
+            p.insert((day(), h), u128::from(h) + 20);
+            w.absorb(p);
+        }
+        assert!(w.held() <= 3, "held {}", w.held());
+        // The newest hour stays; what was dropped is read again from the lake on demand.
+        assert!(w.contains(&lake, &snapshot, "S", None, (day(), 2), 22).expect("contains"));
+    }
+
+    fn commit(lake: &Lake, id: &str, hour: Hour, batch: &RecordBatch) {
+        let mut staged = lake.stage(id, Some(id)).expect("stage");
+        let mut part = staged.part(DATASET, batch.schema(), Some(hour)).expect("part");
+        part.write(batch).expect("write");
+        staged.add(part.finish().expect("finish"));
+        staged.commit().expect("commit");
+    }
+
+    #[test]
+    fn hours_are_read_from_their_own_parts_and_from_day_wide_parts_of_before() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::open(dir.path()).expect("lake");
+        let (a, b, c) = (id_hash("S", "a"), id_hash("S", "b"), id_hash("S", "c"));
+        // A day-wide part as written before ids were kept per hour: three columns, hour=00.
+        let legacy_schema = Arc::new(Schema::new(SCHEMA.fields()[..3].to_vec()));
+        let days = (day() - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32;
+        let legacy = RecordBatch::try_new(
+            legacy_schema,
+            vec![
+                Arc::new(UInt64Array::from(vec![(a >> 64) as u64])),
+                Arc::new(UInt64Array::from(vec![a as u64])),
+                Arc::new(Date32Array::from(vec![days])),
+            ],
+        )
+        .expect("batch");
+        commit(&lake, "S-old", (day(), 0), &legacy);
+        commit(&lake, "S-h0", (day(), 0), &batch((day(), 0), &[b]).expect("batch"));
+        commit(&lake, "S-h5", (day(), 5), &batch((day(), 5), &[c]).expect("batch"));
+        commit(&lake, "T-h5", (day(), 5), &batch((day(), 5), &[id_hash("S", "d")]).expect("batch"));
+        let snapshot = lake.snapshot().expect("snapshot");
+
+        let h5 = load_hour(&lake, &snapshot, "S", None, (day(), 5)).expect("hour 5");
+        assert!(h5.contains(a), "a day-wide part counts for every hour of its day");
+        assert!(h5.contains(c));
+        assert!(!h5.contains(b), "an hour-0 part of the new kind holds hour 0 only");
+        assert!(!h5.contains(id_hash("S", "d")), "another source's parts are not read");
+        let h0 = load_hour(&lake, &snapshot, "S", None, (day(), 0)).expect("hour 0");
+        assert!(h0.contains(a) && h0.contains(b) && !h0.contains(c));
+        let skipped = load_hour(&lake, &snapshot, "S", Some("S-h5"), (day(), 5)).expect("hour 5");
+        assert!(!skipped.contains(c), "the file being replayed is left out");
+    }
 }

@@ -24,6 +24,7 @@ mod pipeline;
 mod protect;
 mod quarantine;
 pub mod record;
+mod rows;
 mod runner;
 pub mod source;
 

@@ -2,7 +2,7 @@
 //! deduplicate, protect, write Parquet under staging names, sum per line. Nothing is visible
 //! until the caller commits what this returns.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use arrow::array::{
     ArrayRef, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::record_batch::RecordBatch;
-use chrono::{DateTime, NaiveDate, TimeZone, Timelike};
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use sb_core::{LineUsage, UsageKind};
 use sb_lake::{Lake, PartWriter, Snapshot, Staged, schema};
@@ -23,7 +23,7 @@ use crate::dedup::{self, Window};
 use crate::journal::Counts;
 use crate::layout::{CompiledLayout, LayoutConfig};
 use crate::quarantine::Quarantine;
-use crate::record::{Record, RowError, RowParser};
+use crate::rows::{self, Batch, Row, Span};
 use crate::{IngestError, protect};
 
 /// What to load, and where it goes.
@@ -62,8 +62,8 @@ pub struct Loaded {
     pub size: u64,
     /// Per-line totals for consumers.
     pub aggregates: Vec<LineUsage>,
-    /// Record ids added to the dedup window, per day.
-    pub new_ids: HashMap<NaiveDate, Vec<u128>>,
+    /// Record ids to add to the dedup window once the file commits.
+    pub pending: dedup::Pending,
     /// The closed quarantine file (publish after the commit).
     pub quarantine: Quarantine,
 }
@@ -100,35 +100,12 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-type IdSet = HashSet<u128, sb_core::hash::BuildIdentity>;
-
 /// The file's hour, from its name and the layout's `file_name` pattern.
 fn file_hour(layout: &CompiledLayout, name: &str, tz: Tz) -> Option<DateTime<chrono::Utc>> {
     let caps = layout.file_name.as_ref()?.captures(name)?;
     let date = NaiveDate::parse_from_str(caps.name("date")?.as_str(), "%Y%m%d").ok()?;
     let hour: u32 = caps.name("hour")?.as_str().parse().ok()?;
     tz.from_local_datetime(&date.and_hms_opt(hour, 0, 0)?).earliest().map(|t| t.to_utc())
-}
-
-/// Local (date, hour) of UTC instants, remembering the last hour asked (records come in runs).
-struct LocalHour {
-    tz: Tz,
-    last: Option<(i64, NaiveDate, u32)>,
-}
-
-impl LocalHour {
-    fn of(&mut self, start_us: i64) -> (NaiveDate, u32) {
-        let hour_key = start_us.div_euclid(3_600_000_000);
-        if let Some((k, d, h)) = self.last
-            && k == hour_key
-        {
-            return (d, h);
-        }
-        let t = DateTime::<chrono::Utc>::from_timestamp_micros(start_us).unwrap_or_default().with_timezone(&self.tz);
-        let (d, h) = (t.date_naive(), t.hour());
-        self.last = Some((hour_key, d, h));
-        (d, h)
-    }
 }
 
 const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
@@ -164,13 +141,13 @@ pub async fn load(
     };
 
     let mut line = Vec::with_capacity(512);
-    let mut line_no: u64 = 0;
+    let mut first_line: u64 = 0;
     let header = if layout_cfg.header {
         let n = reader.read_until(b'\n', &mut line).map_err(read_err)?;
         if n == 0 {
             return Err(LoadFailure::Rejected("the file is empty".into()));
         }
-        line_no = 1;
+        first_line = 1;
         let text =
             std::str::from_utf8(&line).map_err(|_| LoadFailure::Rejected("the header is not UTF-8 text".into()))?;
         let text = text.trim_end_matches(['\n', '\r']);
@@ -182,109 +159,114 @@ pub async fn load(
     let layout = layout_cfg
         .compile(layout_name, header.as_deref())
         .map_err(|e| LoadFailure::Rejected(format!("wrong layout: {e}")))?;
-    let hour = file_hour(&layout, input.file_name, input.timezone);
-    let mut parser = RowParser::new(&layout, hour);
-    let mut local = LocalHour { tz: input.timezone, last: None };
+    let file_hour = file_hour(&layout, input.file_name, input.timezone);
+    let mut batches = rows::spawn(rows::ReadJob {
+        reader,
+        layout,
+        file_hour,
+        timezone: input.timezone,
+        source: input.source.to_owned(),
+        batch_rows: input.batch_rows,
+        first_line,
+        gzip: gz,
+        name: input.path.display().to_string(),
+    })?;
 
     let skip_key = input.replay.then_some(input.commit_key);
     let mut staged = lake.stage(input.commit_id, Some(input.commit_key)).map_err(|e| IngestError::Io(e.to_string()))?;
     let mut writers: HashMap<(bool, NaiveDate, u32), PartWriter> = HashMap::new();
     let mut counts = Counts::default();
-    let mut file_ids: IdSet = IdSet::default();
-    let mut new_ids: HashMap<NaiveDate, Vec<u128>> = HashMap::new();
+    let mut pending = dedup::Pending::default();
+    let mut dedup_writers: HashMap<dedup::Hour, PartWriter> = HashMap::new();
+    let mut batch_ids: HashMap<dedup::Hour, Vec<u128>> = HashMap::new();
     let mut aggregates = Aggregator::default();
     let provisional = Subject::Provisional;
-    let mut months: HashMap<String, Subject> = HashMap::new();
+    let mut months: HashMap<(i32, u32), Subject> = HashMap::new();
 
-    let mut arena: Vec<u8> = Vec::with_capacity(input.batch_rows * 160);
-    let mut spans: Vec<(usize, usize, u64)> = Vec::with_capacity(input.batch_rows);
-    let mut eof = false;
-    while !eof {
-        arena.clear();
-        spans.clear();
-        while spans.len() < input.batch_rows {
-            let start = arena.len();
-            let n = reader.read_until(b'\n', &mut arena).map_err(read_err)?;
-            if n == 0 {
-                eof = true;
-                break;
-            }
-            line_no += 1;
-            let mut end = arena.len();
-            while end > start && (arena[end - 1] == b'\n' || arena[end - 1] == b'\r') {
-                end -= 1;
-            }
-            if end == start {
-                continue;
-            }
-            spans.push((start, end, line_no));
+    loop {
+        let batch = match batches.recv().await {
+            Some(Ok(Some(batch))) => batch,
+            Some(Ok(None)) => break,
+            Some(Err(failure)) => return Err(failure),
+            None => return Err(IngestError::Io("the reading thread stopped before the end of the file".into()).into()),
+        };
+        counts.rows_read += batch.read;
+        for bad in &batch.bad {
+            input.quarantine.push(bad.line_no, &bad.error, &bad.raw)?;
+            counts.quarantined += 1;
         }
-        counts.rows_read += spans.len() as i64;
 
-        // Validate and deduplicate.
-        let mut records: Vec<(Record<'_>, NaiveDate, u32)> = Vec::with_capacity(spans.len());
-        for &(s, e, no) in &spans {
-            let raw = &arena[s..e];
-            let outcome = std::str::from_utf8(raw)
-                .map_err(|_| RowError { field: "row", reason: "not UTF-8 text".into() })
-                .and_then(|text| {
-                    parser.split(text)?;
-                    parser.record(text)
-                });
-            let rec = match outcome {
-                Ok(r) => r,
-                Err(err) => {
-                    input.quarantine.push(no, &err, raw)?;
-                    counts.quarantined += 1;
-                    continue;
-                }
-            };
-            let (day, hour) = local.of(rec.start_us);
-            let id = dedup::id_hash(input.source, &rec.record_id);
-            if file_ids.contains(&id) || window.contains(lake, snapshot, input.source, skip_key, day, id)? {
+        // Deduplicate against the file so far and the window.
+        let mut keep: Vec<usize> = Vec::with_capacity(batch.rows.len());
+        for (i, r) in batch.rows.iter().enumerate() {
+            if pending.contains(r.hour, r.dedup_id)
+                || window.contains(lake, snapshot, input.source, skip_key, r.hour, r.dedup_id)?
+            {
                 counts.duplicates += 1;
                 continue;
             }
-            file_ids.insert(id);
-            new_ids.entry(day).or_default().push(id);
-            records.push((rec, day, hour));
+            pending.insert(r.hour, r.dedup_id);
+            batch_ids.entry(r.hour).or_default().push(r.dedup_id);
+            keep.push(i);
         }
-        if records.is_empty() {
+        // The batch's new ids go to the `_dedup` parts as they come (memory keeps the sets only).
+        for (hour, ids) in batch_ids.iter_mut().filter(|(_, ids)| !ids.is_empty()) {
+            let writer = match dedup_writers.entry(*hour) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(staged.part(dedup::DATASET, Arc::clone(&dedup::SCHEMA), Some(*hour)).map_err(lake_err)?)
+                }
+            };
+            writer.write(&dedup::batch(*hour, ids)?).map_err(lake_err)?;
+            ids.clear();
+        }
+        if keep.is_empty() {
             continue;
         }
+        let rows: Vec<&Row> = keep.iter().map(|&i| &batch.rows[i]).collect();
 
         // Protect: every personal field through the vault's policy.
-        let msisdn: Vec<Option<&str>> = records.iter().map(|(r, ..)| Some(r.msisdn.as_ref())).collect();
-        let subjects = vec![&provisional; records.len()];
+        let text = |s: Option<Span>| s.map(|s| batch.text(s));
+        let msisdn: Vec<Option<&str>> = rows.iter().map(|r| Some(batch.text(r.msisdn))).collect();
+        let subjects = vec![&provisional; rows.len()];
         let lines = protect::column(vault, PiiKind::Msisdn, &msisdn, &subjects).await?;
-        let imsi: Vec<Option<&str>> = records.iter().map(|(r, ..)| r.imsi.as_deref()).collect();
+        let imsi: Vec<Option<&str>> = rows.iter().map(|r| text(r.imsi)).collect();
         let imsis = protect::column(vault, PiiKind::Imsi, &imsi, &subjects).await?;
-        let imei: Vec<Option<&str>> = records.iter().map(|(r, ..)| r.imei.as_deref()).collect();
+        let imei: Vec<Option<&str>> = rows.iter().map(|r| text(r.imei)).collect();
         let imeis = protect::column(vault, PiiKind::Imei, &imei, &subjects).await?;
-        for (_, day, _) in &records {
-            let m = day.format("%Y-%m").to_string();
-            months.entry(m.clone()).or_insert(Subject::OtherParty { month: m });
+        for r in &rows {
+            let day = r.hour.0;
+            months
+                .entry((day.year(), day.month()))
+                .or_insert_with(|| Subject::OtherParty { month: day.format("%Y-%m").to_string() });
         }
         let month_subjects: Vec<&Subject> =
-            records.iter().map(|(_, day, _)| &months[&day.format("%Y-%m").to_string()]).collect();
-        let other: Vec<Option<&str>> = records.iter().map(|(r, ..)| r.other_party.as_deref()).collect();
+            rows.iter().map(|r| &months[&(r.hour.0.year(), r.hour.0.month())]).collect();
+        let other: Vec<Option<&str>> = rows.iter().map(|r| text(r.other_party)).collect();
         let others = protect::column(vault, PiiKind::OtherParty, &other, &month_subjects).await?;
-        let cell_text: Vec<Option<String>> = records.iter().map(|(r, ..)| r.cell_id.map(|c| c.to_string())).collect();
+        let cell_text: Vec<Option<String>> = rows.iter().map(|r| r.cell_id.map(|c| c.to_string())).collect();
         let cell: Vec<Option<&str>> = cell_text.iter().map(Option::as_deref).collect();
         let cells = protect::column(vault, PiiKind::CellId, &cell, &subjects).await?;
 
         // Partition, sum, and write.
         let mut groups: HashMap<(bool, NaiveDate, u32), Vec<usize>> = HashMap::new();
-        for (i, (r, day, hour)) in records.iter().enumerate() {
+        for (i, r) in rows.iter().enumerate() {
             let line = lines[i]
                 .as_ref()
                 .ok_or_else(|| IngestError::Config("the msisdn policy must not drop the line".into()))?;
-            aggregates.add(line, *day, r);
-            groups.entry((r.kind.is_topup(), *day, *hour)).or_default().push(i);
+            aggregates.add(line, r.hour.0, r);
+            groups.entry((r.kind.is_topup(), r.hour.0, r.hour.1)).or_default().push(i);
         }
-        counts.rows_loaded += records.len() as i64;
-        let cols =
-            Columns { records: &records, lines: &lines, imsis: &imsis, imeis: &imeis, others: &others, cells: &cells };
+        counts.rows_loaded += rows.len() as i64;
+        let cols = Columns {
+            batch: &batch,
+            rows: &rows,
+            lines: &lines,
+            imsis: &imsis,
+            imeis: &imeis,
+            others: &others,
+            cells: &cells,
+        };
         for (key, idx) in groups {
             let (topup, day, hour) = key;
             let batch = if topup {
@@ -303,14 +285,8 @@ pub async fn load(
             writer.write(&batch).map_err(lake_err)?;
         }
     }
-    drop(reader);
 
-    for (_, w) in writers {
-        staged.add(w.finish().map_err(lake_err)?);
-    }
-    for (day, ids) in &new_ids {
-        let mut w = staged.part(dedup::DATASET, Arc::clone(&dedup::SCHEMA), Some((*day, 0))).map_err(lake_err)?;
-        w.write(&dedup::batch(*day, ids)?).map_err(lake_err)?;
+    for w in writers.into_values().chain(dedup_writers.into_values()) {
         staged.add(w.finish().map_err(lake_err)?);
     }
     input.quarantine.close()?;
@@ -324,7 +300,7 @@ pub async fn load(
         let mut s = hash_state.lock().unwrap_or_else(|p| p.into_inner());
         (hex::encode(std::mem::take(&mut s.0).finalize()), s.1)
     };
-    Ok(Loaded { staged, counts, sha256, size, aggregates: aggregates.finish(), new_ids, quarantine: input.quarantine })
+    Ok(Loaded { staged, counts, sha256, size, aggregates: aggregates.finish(), pending, quarantine: input.quarantine })
 }
 
 fn lake_err(e: sb_lake::LakeError) -> LoadFailure {
@@ -349,8 +325,9 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64), IngestError> {
     Ok((hex::encode(h.finalize()), size))
 }
 
-struct Columns<'r, 'a> {
-    records: &'r [(Record<'a>, NaiveDate, u32)],
+struct Columns<'r> {
+    batch: &'r Batch,
+    rows: &'r [&'r Row],
     lines: &'r [Option<Arc<str>>],
     imsis: &'r [Option<Arc<str>>],
     imeis: &'r [Option<Arc<str>>],
@@ -362,14 +339,14 @@ fn strings(n: usize) -> StringBuilder {
     StringBuilder::with_capacity(n, n * 24)
 }
 
-impl Columns<'_, '_> {
+impl Columns<'_> {
     fn common(&self, source: &str, key: &str, idx: &[usize]) -> Vec<ArrayRef> {
         let n = idx.len();
         let (mut id, mut src, mut fk, mut kind, mut line, mut imsi) =
             (strings(n), strings(n), strings(n), strings(n), strings(n), strings(n));
         for &i in idx {
-            let r = &self.records[i].0;
-            id.append_value(&r.record_id);
+            let r = self.rows[i];
+            id.append_value(self.batch.text(r.record_id));
             src.append_value(source);
             fk.append_value(key);
             kind.append_value(r.kind.as_str());
@@ -392,10 +369,10 @@ impl Columns<'_, '_> {
         let mut date = Date32Builder::with_capacity(n);
         let mut hour = Int32Builder::with_capacity(n);
         for &i in idx {
-            let (r, d, h) = &self.records[i];
+            let r = self.rows[i];
             start.append_value(r.start_us);
-            date.append_value((*d - EPOCH).num_days() as i32);
-            hour.append_value(*h as i32);
+            date.append_value((r.hour.0 - EPOCH).num_days() as i32);
+            hour.append_value(r.hour.1 as i32);
         }
         vec![Arc::new(start.finish()), Arc::new(date.finish()), Arc::new(hour.finish())]
     }
@@ -403,7 +380,7 @@ impl Columns<'_, '_> {
     fn money(&self, idx: &[usize]) -> Result<ArrayRef, arrow::error::ArrowError> {
         let mut m = Decimal128Builder::with_capacity(idx.len());
         for &i in idx {
-            m.append_value(i128::from(self.records[i].0.charge_e4));
+            m.append_value(i128::from(self.rows[i].charge_e4));
         }
         Ok(Arc::new(m.finish().with_precision_and_scale(18, schema::MONEY_SCALE)?))
     }
@@ -421,7 +398,7 @@ impl Columns<'_, '_> {
         );
         let (mut cell, mut roam) = (strings(n), strings(n));
         for &i in idx {
-            let r = &self.records[i].0;
+            let r = self.rows[i];
             imei.append_option(self.imeis[i].as_deref());
             other.append_option(self.others[i].as_deref());
             dur.append_value(r.duration_s);
@@ -429,7 +406,7 @@ impl Columns<'_, '_> {
             down.append_value(r.down_bytes);
             rg.append_option(r.rating_group);
             cell.append_option(self.cells[i].as_deref());
-            roam.append_option(r.roaming.as_deref());
+            roam.append_option(r.roaming.map(|s| self.batch.text(s)));
             seq.append_option(r.partial_seq);
         }
         cols.push(Arc::new(imei.finish()));
@@ -452,7 +429,7 @@ impl Columns<'_, '_> {
         cols.push(self.money(idx)?);
         let mut ch = strings(idx.len());
         for &i in idx {
-            let r = &self.records[i].0;
+            let r = self.rows[i];
             ch.append_value(r.channel.map_or("", |c| c.as_str()));
             debug_assert!(matches!(r.kind, UsageKind::Topup | UsageKind::TopupAuto));
         }

@@ -23,14 +23,10 @@ pub async fn column(
         }
         Method::Drop => Ok(vec![None; values.len()]),
         _ => {
-            let mut out = Vec::with_capacity(values.len());
-            for (v, s) in values.iter().zip(subjects) {
-                out.push(match v {
-                    None => None,
-                    Some(v) => vault.protect(kind, v, s).await?.map(Arc::from),
-                });
-            }
-            Ok(out)
+            let items: Vec<(&str, &Subject)> =
+                values.iter().zip(subjects).filter_map(|(v, s)| v.map(|v| (v, *s))).collect();
+            let mut protected = vault.protect_batch(kind, &items).await?.into_iter();
+            Ok(values.iter().map(|v| v.and_then(|_| protected.next().flatten().map(Arc::from))).collect())
         }
     }
 }

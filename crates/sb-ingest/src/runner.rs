@@ -169,11 +169,11 @@ impl Ingestor {
             vault,
             lake,
             data_dir: data_dir.to_owned(),
+            running: Mutex::new(Window::new(config.dedup_memory_ids)),
             config,
             layouts,
             recipients,
             consumers: Vec::new(),
-            running: Mutex::new(Window::default()),
             identity: None,
             monitor: Arc::new(sb_core::monitor::NoMonitor),
         })
@@ -595,7 +595,7 @@ impl Ingestor {
         loaded.quarantine.publish()?;
         self.journal.loaded(entry.id, &commit_id, &loaded.counts, took_ms).await?;
         if !replay {
-            window_guard.extend(&loaded.new_ids);
+            window_guard.absorb(loaded.pending);
         }
         drop(window_guard);
         let entry = self.journal.by_id(entry.id).await?;

@@ -51,7 +51,7 @@ impl Default for PrivacyConfig {
             policies: BTreeMap::new(),
             fpe_keep_digits: 2,
             other_party_retention_months: 6,
-            cache_capacity: 1_000_000,
+            cache_capacity: 2_000_000,
             file_recipients: Vec::new(),
             files_identity: None,
         }

@@ -25,19 +25,24 @@ pub(crate) const MAX_ENTRIES: usize = 8_000_000;
 type Set = HashSet<u64, sb_core::hash::BuildIdentity>;
 
 enum KindSet {
-    /// Every fingerprint of rows up to `high_water` (row ids are handed out and committed in
-    /// order, so rows after it are exactly those with a larger id).
-    Held {
-        set: Set,
-        high_water: i64,
-    },
+    /// Every fingerprint of the kind's rows up to the shared high-water mark.
+    Held(Set),
     TooLarge,
+}
+
+#[derive(Default)]
+struct State {
+    kinds: HashMap<PiiKind, KindSet>,
+    /// Rows up to this id are in every held set (row ids are handed out across kinds from one
+    /// counter and committed in order, so rows after it are exactly those with a larger id).
+    /// `None` while no kind is held.
+    high_water: Option<i64>,
 }
 
 /// The per-kind fingerprint hints of one vault.
 #[derive(Default)]
 pub(crate) struct KnownFingerprints {
-    kinds: Mutex<HashMap<PiiKind, KindSet>>,
+    state: Mutex<State>,
 }
 
 pub(crate) fn short(fp: &[u8]) -> u64 {
@@ -48,55 +53,83 @@ pub(crate) fn short(fp: &[u8]) -> u64 {
 }
 
 impl KnownFingerprints {
-    /// Brings `kind`'s set up to date: on first use every fingerprint (streamed), then only
-    /// the rows added since — by this process or any other — in one indexed query.
+    /// Brings `kind`'s set up to date: on first use every fingerprint of the kind (streamed),
+    /// then the rows added since the shared mark — by this process or any other, of any kind
+    /// held — in one indexed query.
     async fn refresh(&self, db: &Db, kind: PiiKind) -> Result<(), PrivacyError> {
-        let since = match self.lock().get(&kind) {
-            Some(KindSet::TooLarge) => return Ok(()),
-            Some(KindSet::Held { high_water, .. }) => *high_water,
-            None => i64::MIN,
+        let (held, mark) = {
+            let state = self.lock();
+            (state.kinds.get(&kind).map(|k| matches!(k, KindSet::Held(_))), state.high_water)
         };
-        // First use: the kind's rows (by its index). Then: rows after the high-water mark, by
-        // primary key, whatever their kind (only the newest rows, few), filtered here.
-        let mut rows = if since == i64::MIN {
-            sqlx::query("SELECT id, kind, fingerprint FROM vault_tokens WHERE kind = $1").bind(kind.as_str())
-        } else {
-            sqlx::query("SELECT id, kind, fingerprint FROM vault_tokens WHERE id > $1").bind(since)
+        match held {
+            Some(false) => Ok(()),
+            Some(true) => self.catch_up(db, mark.unwrap_or(0)).await,
+            None => self.load_kind(db, kind, mark).await,
         }
-        .fetch(db.pool());
-        let mut fresh: Vec<u64> = Vec::new();
-        let mut high_water = since.max(0);
+    }
+
+    /// First use of `kind`: all its rows, by its index.
+    async fn load_kind(&self, db: &Db, kind: PiiKind, mark: Option<i64>) -> Result<(), PrivacyError> {
+        // With no kind held yet, the mark starts at the newest row now: rows after it are read
+        // by the next catch-up (or are in this stream already: sets ignore repeats).
+        let start_mark = match mark {
+            Some(m) => m,
+            None => sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM vault_tokens")
+                .fetch_one(db.pool())
+                .await
+                .map_err(StoreError::from)?
+                .unwrap_or(0),
+        };
+        let mut rows =
+            sqlx::query("SELECT fingerprint FROM vault_tokens WHERE kind = $1").bind(kind.as_str()).fetch(db.pool());
+        let mut set = Set::default();
         let mut too_large = false;
         while let Some(row) = rows.try_next().await.map_err(StoreError::from)? {
-            let id: i64 = row.try_get(0).map_err(StoreError::from)?;
-            high_water = high_water.max(id);
-            let row_kind: String = row.try_get(1).map_err(StoreError::from)?;
-            if row_kind != kind.as_str() {
-                continue;
-            }
-            let fp: Vec<u8> = row.try_get(2).map_err(StoreError::from)?;
-            fresh.push(short(&fp));
-            if fresh.len() > MAX_ENTRIES {
+            let fp: Vec<u8> = row.try_get(0).map_err(StoreError::from)?;
+            set.insert(short(&fp));
+            if set.len() > MAX_ENTRIES {
                 too_large = true;
                 break;
             }
         }
         drop(rows);
-        let mut kinds = self.lock();
-        let entry = kinds.entry(kind).or_insert_with(|| KindSet::Held { set: Set::default(), high_water: 0 });
-        if let KindSet::Held { set, high_water: hw } = entry {
-            set.extend(fresh);
-            *hw = (*hw).max(high_water);
-            too_large |= set.len() > MAX_ENTRIES;
+        let mut state = self.lock();
+        state.kinds.insert(kind, if too_large { KindSet::TooLarge } else { KindSet::Held(set) });
+        state.high_water.get_or_insert(start_mark);
+        Ok(())
+    }
+
+    /// The rows added after `since`, into the sets of their kinds.
+    async fn catch_up(&self, db: &Db, since: i64) -> Result<(), PrivacyError> {
+        let mut rows =
+            sqlx::query("SELECT id, kind, fingerprint FROM vault_tokens WHERE id > $1").bind(since).fetch(db.pool());
+        let mut fresh: Vec<(String, u64)> = Vec::new();
+        let mut high_water = since;
+        while let Some(row) = rows.try_next().await.map_err(StoreError::from)? {
+            high_water = high_water.max(row.try_get::<i64, _>(0).map_err(StoreError::from)?);
+            let kind: String = row.try_get(1).map_err(StoreError::from)?;
+            let fp: Vec<u8> = row.try_get(2).map_err(StoreError::from)?;
+            fresh.push((kind, short(&fp)));
         }
-        if too_large {
-            kinds.insert(kind, KindSet::TooLarge);
+        drop(rows);
+        let mut state = self.lock();
+        for (kind, fp) in fresh {
+            let Ok(kind) = kind.parse::<PiiKind>() else { continue };
+            if let Some(KindSet::Held(set)) = state.kinds.get_mut(&kind) {
+                set.insert(fp);
+                if set.len() > MAX_ENTRIES {
+                    state.kinds.insert(kind, KindSet::TooLarge);
+                }
+            }
+        }
+        if state.high_water.is_some_and(|m| m < high_water) {
+            state.high_water = Some(high_water);
         }
         Ok(())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PiiKind, KindSet>> {
-        self.kinds.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// For each fingerprint set, whether the vault may hold one of them. `exact_versions`:
@@ -113,22 +146,20 @@ impl KnownFingerprints {
             return Ok(vec![true; fps.len()]);
         }
         self.refresh(db, kind).await?;
-        let kinds = self.lock();
-        Ok(match kinds.get(&kind) {
-            Some(KindSet::Held { set, .. }) => {
-                fps.iter().map(|s| s.iter().any(|fp| set.contains(&short(fp)))).collect()
-            }
+        let state = self.lock();
+        Ok(match state.kinds.get(&kind) {
+            Some(KindSet::Held(set)) => fps.iter().map(|s| s.iter().any(|fp| set.contains(&short(fp)))).collect(),
             _ => vec![true; fps.len()],
         })
     }
 
     /// Records fingerprints now in the vault.
     pub fn add<'a>(&self, kind: PiiKind, fps: impl IntoIterator<Item = &'a [u8]>) {
-        let mut kinds = self.lock();
-        if let Some(KindSet::Held { set, .. }) = kinds.get_mut(&kind) {
+        let mut state = self.lock();
+        if let Some(KindSet::Held(set)) = state.kinds.get_mut(&kind) {
             set.extend(fps.into_iter().map(short));
             if set.len() > MAX_ENTRIES {
-                kinds.insert(kind, KindSet::TooLarge);
+                state.kinds.insert(kind, KindSet::TooLarge);
             }
         }
     }
@@ -136,17 +167,16 @@ impl KnownFingerprints {
     /// Records rows `first..=last` just inserted by this process: when nothing was added by
     /// anyone between the high-water mark and them, the mark moves past them, so the next
     /// refresh does not read them back.
-    pub fn advance(&self, kind: PiiKind, first: i64, last: i64) {
-        if let Some(KindSet::Held { high_water, .. }) = self.lock().get_mut(&kind)
-            && *high_water == first - 1
-        {
-            *high_water = last;
+    pub fn advance(&self, first: i64, last: i64) {
+        let mut state = self.lock();
+        if state.high_water == Some(first - 1) {
+            state.high_water = Some(last);
         }
     }
 
     /// Forgets everything (after a rotation changed fingerprints in place); reloaded on use.
     pub fn clear(&self) {
-        self.lock().clear();
+        *self.lock() = State::default();
     }
 }
 

@@ -33,15 +33,41 @@ fn cipher(subject_key: &[u8; 32]) -> Aes256 {
     Aes256::new(key.into())
 }
 
+/// A month's block cipher, derived once (key derivation and the AES key schedule cost more
+/// than the block itself, and a month's tokens are made by the million).
+#[derive(Clone)]
+pub(crate) struct MonthCipher {
+    sid: i64,
+    aes: Aes256,
+}
+
+impl MonthCipher {
+    /// The cipher of month subject `sid`, whose data key is `subject_key`.
+    pub(crate) fn new(subject_key: &[u8; 32], sid: i64) -> Self {
+        Self { sid, aes: cipher(subject_key) }
+    }
+
+    /// The month subject.
+    pub(crate) fn sid(&self) -> i64 {
+        self.sid
+    }
+
+    /// The token of `value` (which [`fits`]).
+    pub(crate) fn encode(&self, value: &str) -> String {
+        let mut block = [0u8; 16];
+        block[0] = value.len() as u8;
+        block[1..=value.len()].copy_from_slice(value.as_bytes());
+        let mut b = block.into();
+        self.aes.encrypt_block(&mut b);
+        let body = encode_body(u128::from_be_bytes(b.into()));
+        format!("{PREFIX}{}-{}", self.sid, std::str::from_utf8(&body).expect("ASCII alphabet"))
+    }
+}
+
 /// The token of `value` (which [`fits`]) under month subject `sid`, whose data key is `key`.
+#[cfg(test)]
 pub(crate) fn encode(subject_key: &[u8; 32], sid: i64, value: &str) -> String {
-    let mut block = [0u8; 16];
-    block[0] = value.len() as u8;
-    block[1..=value.len()].copy_from_slice(value.as_bytes());
-    let mut b = block.into();
-    cipher(subject_key).encrypt_block(&mut b);
-    let body = encode_body(u128::from_be_bytes(b.into()));
-    format!("{PREFIX}{sid}-{}", std::str::from_utf8(&body).expect("ASCII alphabet"))
+    MonthCipher::new(subject_key, sid).encode(value)
 }
 
 /// The month subject and the body of a block token, if `token` is one.

@@ -44,7 +44,7 @@ pub struct Vault {
     pub(crate) config: PrivacyConfig,
     pub(crate) cache: TokenCache,
     known: KnownFingerprints,
-    month_keys: Mutex<HashMap<String, (i64, Key)>>,
+    month_keys: Mutex<HashMap<String, Arc<other_party::MonthCipher>>>,
     /// The vault's change generation this process's memory reflects (see [`Vault::sync_changes`]).
     generation: std::sync::atomic::AtomicI64,
     subject_keys: Mutex<HashMap<i64, Key>>,
@@ -75,6 +75,8 @@ struct Miss<'a> {
     cache_key: u128,
     slots: Vec<usize>,
     found: Option<(Arc<str>, i64)>,
+    /// The token was computed (a month-block token), not read or stored.
+    computed: bool,
 }
 
 impl Vault {
@@ -160,7 +162,7 @@ impl Vault {
                 Entry::Occupied(e) => misses[*e.get()].slots.push(i),
                 Entry::Vacant(e) => {
                     e.insert(misses.len());
-                    misses.push(Miss { value, subject, cache_key, slots: vec![i], found: None });
+                    misses.push(Miss { value, subject, cache_key, slots: vec![i], found: None, computed: false });
                 }
             }
         }
@@ -169,7 +171,11 @@ impl Vault {
         }
         for m in misses {
             let (token, subject) = m.found.expect("resolve fills every miss");
-            self.cache.insert(m.cache_key, Arc::clone(&token), subject);
+            // Month-block tokens are cheaper to make again than to hold: keeping millions of
+            // one-off numbers would push the lines' tokens out of the cache.
+            if !m.computed {
+                self.cache.insert(m.cache_key, Arc::clone(&token), subject);
+            }
             for s in m.slots {
                 out[s] = Some(Arc::clone(&token));
             }
@@ -213,8 +219,9 @@ impl Vault {
                     && other_party::fits(m.value)
                     && let Subject::OtherParty { month } = m.subject
                 {
-                    let (sid, key) = self.month_key(&keys, month, m.subject).await?;
-                    m.found = Some((Arc::from(other_party::encode(&key, sid, m.value)), sid));
+                    let cipher = self.month_cipher(&keys, month, m.subject).await?;
+                    m.found = Some((Arc::from(cipher.encode(m.value)), cipher.sid()));
+                    m.computed = true;
                 }
             }
         }
@@ -241,17 +248,23 @@ impl Vault {
         Ok(())
     }
 
-    /// The id and data key of an other-party month, made on first use; held in memory until
-    /// the retention job destroys it (in this process: `forget`; in another: `sync_changes`).
-    async fn month_key(&self, keys: &Keyring, month: &str, subject: &Subject) -> Result<(i64, Key), PrivacyError> {
+    /// The token cipher of an other-party month, its subject made on first use; held in memory
+    /// until the retention job destroys it (in this process: `forget`; in another: `sync_changes`).
+    async fn month_cipher(
+        &self,
+        keys: &Keyring,
+        month: &str,
+        subject: &Subject,
+    ) -> Result<Arc<other_party::MonthCipher>, PrivacyError> {
         if let Some(found) = self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).get(month) {
-            return Ok(found.clone());
+            return Ok(Arc::clone(found));
         }
         let mut tx = self.db.begin_write().await?;
         let (sid, key) = subject::get_or_create(&mut tx, keys, subject).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).insert(month.to_owned(), (sid, key.clone()));
-        Ok((sid, key))
+        let cipher = Arc::new(other_party::MonthCipher::new(&key, sid));
+        self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).insert(month.to_owned(), Arc::clone(&cipher));
+        Ok(cipher)
     }
 
     /// Token and subject of each fingerprint set, where one exists.
@@ -371,7 +384,7 @@ impl Vault {
         tx.commit().await.map_err(StoreError::from)?;
         self.known.add(kind, rows.iter().map(|r| r.fp.as_slice()));
         if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
-            self.known.advance(kind, first.id, last.id);
+            self.known.advance(first.id, last.id);
         }
         if !lost.is_empty() {
             // Another process tokenised the same values meanwhile: take its tokens.
@@ -584,7 +597,7 @@ impl Vault {
     /// Forgets cached tokens and keys of destroyed subjects.
     pub(crate) fn forget(&self, subjects: &[i64]) {
         self.cache.forget_subjects(subjects);
-        self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, (sid, _)| !subjects.contains(sid));
+        self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, c| !subjects.contains(&c.sid()));
         let mut keys = self.subject_keys.lock().unwrap_or_else(|p| p.into_inner());
         for s in subjects {
             keys.remove(s);

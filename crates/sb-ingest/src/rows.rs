@@ -1,0 +1,254 @@
+//! Reading and checking a file's rows on a thread of their own, a batch at a time, while the
+//! loader protects and writes the batch before: on two cores the two halves overlap.
+//!
+//! A batch owns its text: the valid records' text fields are copied into one string and
+//! named by spans, so a batch moves between threads without a lifetime and with one
+//! allocation for its text.
+
+use std::io::BufRead;
+
+use chrono::{DateTime, NaiveDate, Timelike};
+use chrono_tz::Tz;
+use sb_core::{TopupChannel, UsageKind};
+use tokio::sync::mpsc;
+
+use crate::dedup;
+use crate::layout::CompiledLayout;
+use crate::pipeline::LoadFailure;
+use crate::record::{Record, RowError, RowParser};
+
+/// Where a text field is in its batch's text.
+#[derive(Debug, Clone, Copy)]
+pub struct Span {
+    start: u32,
+    end: u32,
+}
+
+/// A valid record of a batch, its text fields as spans of the batch's text.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Unique per source.
+    pub record_id: Span,
+    /// What it is.
+    pub kind: UsageKind,
+    /// The served line (cleartext until protected).
+    pub msisdn: Span,
+    /// The SIM.
+    pub imsi: Option<Span>,
+    /// The device.
+    pub imei: Option<Span>,
+    /// The other party.
+    pub other_party: Option<Span>,
+    /// Country when roaming.
+    pub roaming: Option<Span>,
+    /// Start, microseconds since the epoch (UTC).
+    pub start_us: i64,
+    /// Local event date and hour (the partition).
+    pub hour: dedup::Hour,
+    /// The record id's hash within its source.
+    pub dedup_id: u128,
+    /// Seconds.
+    pub duration_s: i64,
+    /// Bytes up.
+    pub up_bytes: i64,
+    /// Bytes down.
+    pub down_bytes: i64,
+    /// Data rating group.
+    pub rating_group: Option<i64>,
+    /// Radio cell.
+    pub cell_id: Option<i64>,
+    /// Charge or top-up amount, 1/10 000 EUR.
+    pub charge_e4: i64,
+    /// Top-up channel.
+    pub channel: Option<TopupChannel>,
+    /// Partial record sequence.
+    pub partial_seq: Option<i64>,
+}
+
+/// A row that is not a record: its line number, why, and the raw bytes for quarantine.
+pub struct BadRow {
+    /// Line number in the file (1-based, the header counts).
+    pub line_no: u64,
+    /// What is wrong.
+    pub error: RowError,
+    /// The row as read.
+    pub raw: Vec<u8>,
+}
+
+/// One batch of rows, read and checked.
+#[derive(Default)]
+pub struct Batch {
+    text: String,
+    /// The valid records, in file order.
+    pub rows: Vec<Row>,
+    /// The rows that are not records.
+    pub bad: Vec<BadRow>,
+    /// Rows read (blank lines do not count).
+    pub read: i64,
+}
+
+impl Batch {
+    /// The text of a span.
+    pub fn text(&self, s: Span) -> &str {
+        &self.text[s.start as usize..s.end as usize]
+    }
+
+    fn put(&mut self, s: &str) -> Span {
+        let start = self.text.len() as u32;
+        self.text.push_str(s);
+        Span { start, end: self.text.len() as u32 }
+    }
+
+    fn push(&mut self, r: &Record<'_>, hour: dedup::Hour, dedup_id: u128) {
+        let row = Row {
+            record_id: self.put(&r.record_id),
+            kind: r.kind,
+            msisdn: self.put(&r.msisdn),
+            imsi: r.imsi.as_deref().map(|v| self.put(v)),
+            imei: r.imei.as_deref().map(|v| self.put(v)),
+            other_party: r.other_party.as_deref().map(|v| self.put(v)),
+            roaming: r.roaming.as_deref().map(|v| self.put(v)),
+            start_us: r.start_us,
+            hour,
+            dedup_id,
+            duration_s: r.duration_s,
+            up_bytes: r.up_bytes,
+            down_bytes: r.down_bytes,
+            rating_group: r.rating_group,
+            cell_id: r.cell_id,
+            charge_e4: r.charge_e4,
+            channel: r.channel,
+            partial_seq: r.partial_seq,
+        };
+        self.rows.push(row);
+    }
+}
+
+/// Local (date, hour) of UTC instants, remembering the last hour asked (records come in runs).
+struct LocalHour {
+    tz: Tz,
+    last: Option<(i64, NaiveDate, u32)>,
+}
+
+impl LocalHour {
+    fn of(&mut self, start_us: i64) -> dedup::Hour {
+        let hour_key = start_us.div_euclid(3_600_000_000);
+        if let Some((k, d, h)) = self.last
+            && k == hour_key
+        {
+            return (d, h);
+        }
+        let t = DateTime::<chrono::Utc>::from_timestamp_micros(start_us).unwrap_or_default().with_timezone(&self.tz);
+        let (d, h) = (t.date_naive(), t.hour());
+        self.last = Some((hour_key, d, h));
+        (d, h)
+    }
+}
+
+/// What the reading thread needs, all owned.
+pub struct ReadJob {
+    /// The file's rows after the header.
+    pub reader: Box<dyn BufRead + Send>,
+    /// The layout resolved against the header.
+    pub layout: CompiledLayout,
+    /// The file's hour, for the start-time window.
+    pub file_hour: Option<DateTime<chrono::Utc>>,
+    /// Timezone of partitions.
+    pub timezone: Tz,
+    /// The source (record ids are unique within it).
+    pub source: String,
+    /// Rows per batch.
+    pub batch_rows: usize,
+    /// Line number of the first row (1 after a header).
+    pub first_line: u64,
+    /// The file, for error messages.
+    pub name: String,
+    /// Whether reading errors mean a corrupt compressed stream (the file is rejected).
+    pub gzip: bool,
+}
+
+/// What the reading thread sends: a batch, the end of the file (`None`), or why it stopped.
+pub type Message = Result<Option<Batch>, LoadFailure>;
+
+/// Starts reading on a thread of its own; batches arrive on the receiver, at most two ahead
+/// of the loader, then `None` at the end of the file. A read error ends the stream with the
+/// error; a stream that closes without `None` was cut short (the thread died). Dropping the
+/// receiver stops the thread at its next batch.
+pub fn spawn(job: ReadJob) -> Result<mpsc::Receiver<Message>, LoadFailure> {
+    let (tx, rx) = mpsc::channel(2);
+    std::thread::Builder::new()
+        .name("ingest-read".into())
+        .spawn(move || read(job, &tx))
+        .map_err(|e| LoadFailure::Error(crate::IngestError::Io(format!("cannot start a reading thread: {e}"))))?;
+    Ok(rx)
+}
+
+fn read(mut job: ReadJob, tx: &mpsc::Sender<Message>) {
+    let mut parser = RowParser::new(&job.layout, job.file_hour);
+    let mut local = LocalHour { tz: job.timezone, last: None };
+    let mut line_no = job.first_line;
+    let mut arena: Vec<u8> = Vec::with_capacity(job.batch_rows * 160);
+    let mut spans: Vec<(usize, usize, u64)> = Vec::with_capacity(job.batch_rows);
+    loop {
+        arena.clear();
+        spans.clear();
+        let mut eof = false;
+        while spans.len() < job.batch_rows {
+            let start = arena.len();
+            let n = match job.reader.read_until(b'\n', &mut arena) {
+                Ok(n) => n,
+                Err(e) => {
+                    let failure = if job.gzip {
+                        LoadFailure::Rejected(format!("the gzip stream is truncated or corrupt ({e})"))
+                    } else {
+                        LoadFailure::Error(crate::IngestError::Io(format!("cannot read {}: {e}", job.name)))
+                    };
+                    let _ = tx.blocking_send(Err(failure));
+                    return;
+                }
+            };
+            if n == 0 {
+                eof = true;
+                break;
+            }
+            line_no += 1;
+            let mut end = arena.len();
+            while end > start && (arena[end - 1] == b'\n' || arena[end - 1] == b'\r') {
+                end -= 1;
+            }
+            if end > start {
+                spans.push((start, end, line_no));
+            }
+        }
+        let mut batch = Batch {
+            text: String::with_capacity(spans.len() * 64),
+            rows: Vec::with_capacity(spans.len()),
+            bad: Vec::new(),
+            read: spans.len() as i64,
+        };
+        for &(s, e, no) in &spans {
+            let raw = &arena[s..e];
+            let outcome = std::str::from_utf8(raw)
+                .map_err(|_| RowError { field: "row", reason: "not UTF-8 text".into() })
+                .and_then(|text| {
+                    parser.split(text)?;
+                    parser.record(text)
+                });
+            match outcome {
+                Ok(r) => {
+                    let hour = local.of(r.start_us);
+                    let id = dedup::id_hash(&job.source, &r.record_id);
+                    batch.push(&r, hour, id);
+                }
+                Err(error) => batch.bad.push(BadRow { line_no: no, error, raw: raw.to_vec() }),
+            }
+        }
+        if batch.read > 0 && tx.blocking_send(Ok(Some(batch))).is_err() {
+            return; // the loader stopped
+        }
+        if eof {
+            let _ = tx.blocking_send(Ok(None));
+            return;
+        }
+    }
+}
