@@ -111,11 +111,6 @@ impl Pending {
     pub fn insert(&mut self, hour: Hour, id: u128) -> bool {
         self.hours.entry(hour).or_default().insert(id)
     }
-
-    /// Whether the file had `id` of `hour` already.
-    pub fn contains(&self, hour: Hour, id: u128) -> bool {
-        self.hours.get(&hour).is_some_and(|s| s.contains(id))
-    }
 }
 
 /// The ids of the window, loaded per hour on demand, at most `max_ids` of them held.
@@ -213,15 +208,17 @@ fn load_hour(
         .unwrap_or_default();
     let prefix = format!("{source}-");
     for f in files.iter().filter(|f| !skip.contains(f.path.as_str())) {
-        let dir_len = if f.path.starts_with(&own) {
-            own.len()
+        // Another hour's folder is read only for the day-wide parts of before, under hour 0.
+        let day_wide_only = if f.path.starts_with(&own) {
+            false
         } else if hour != 0 && f.path.starts_with(&legacy) {
-            legacy.len()
+            true
         } else {
             continue;
         };
-        // Parts are named after their commit, which starts with the source.
-        if !f.path[dir_len..].starts_with(&prefix) {
+        // Parts are named after their commit, which starts with the source (both folder
+        // prefixes have the same length).
+        if !f.path[own.len()..].starts_with(&prefix) {
             continue;
         }
         let path = lake.root().join(&f.path);
@@ -229,7 +226,7 @@ fn load_hour(
         let file = std::fs::File::open(&path).map_err(|e| read_err(&e))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_err(&e))?;
         let per_hour = builder.schema().column_with_name("event_hour").is_some();
-        if dir_len == legacy.len() && !f.path.starts_with(&own) && per_hour {
+        if day_wide_only && per_hour {
             // An hour-0 part of the new kind: it holds hour 0 only.
             continue;
         }

@@ -132,13 +132,8 @@ pub async fn load(
     } else {
         Box::new(BufReader::with_capacity(1 << 20, hashing))
     };
-    let read_err = |e: std::io::Error| {
-        if gz {
-            LoadFailure::Rejected(format!("the gzip stream is truncated or corrupt ({e})"))
-        } else {
-            LoadFailure::Error(IngestError::Io(format!("cannot read {}: {e}", input.path.display())))
-        }
-    };
+    let name = input.path.display().to_string();
+    let read_err = |e: std::io::Error| rows::read_failure(gz, &name, &e);
 
     let mut line = Vec::with_capacity(512);
     let mut first_line: u64 = 0;
@@ -169,7 +164,7 @@ pub async fn load(
         batch_rows: input.batch_rows,
         first_line,
         gzip: gz,
-        name: input.path.display().to_string(),
+        name,
     })?;
 
     let skip_key = input.replay.then_some(input.commit_key);
@@ -199,13 +194,12 @@ pub async fn load(
         // Deduplicate against the file so far and the window.
         let mut keep: Vec<usize> = Vec::with_capacity(batch.rows.len());
         for (i, r) in batch.rows.iter().enumerate() {
-            if pending.contains(r.hour, r.dedup_id)
-                || window.contains(lake, snapshot, input.source, skip_key, r.hour, r.dedup_id)?
+            if window.contains(lake, snapshot, input.source, skip_key, r.hour, r.dedup_id)?
+                || !pending.insert(r.hour, r.dedup_id)
             {
                 counts.duplicates += 1;
                 continue;
             }
-            pending.insert(r.hour, r.dedup_id);
             batch_ids.entry(r.hour).or_default().push(r.dedup_id);
             keep.push(i);
         }

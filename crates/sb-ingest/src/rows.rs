@@ -167,6 +167,15 @@ pub struct ReadJob {
     pub gzip: bool,
 }
 
+/// A read error: a corrupt compressed stream rejects the file; anything else is retried later.
+pub(crate) fn read_failure(gzip: bool, name: &str, e: &std::io::Error) -> LoadFailure {
+    if gzip {
+        LoadFailure::Rejected(format!("the gzip stream is truncated or corrupt ({e})"))
+    } else {
+        LoadFailure::Error(crate::IngestError::Io(format!("cannot read {name}: {e}")))
+    }
+}
+
 /// What the reading thread sends: a batch, the end of the file (`None`), or why it stopped.
 pub type Message = Result<Option<Batch>, LoadFailure>;
 
@@ -198,12 +207,7 @@ fn read(mut job: ReadJob, tx: &mpsc::Sender<Message>) {
             let n = match job.reader.read_until(b'\n', &mut arena) {
                 Ok(n) => n,
                 Err(e) => {
-                    let failure = if job.gzip {
-                        LoadFailure::Rejected(format!("the gzip stream is truncated or corrupt ({e})"))
-                    } else {
-                        LoadFailure::Error(crate::IngestError::Io(format!("cannot read {}: {e}", job.name)))
-                    };
-                    let _ = tx.blocking_send(Err(failure));
+                    let _ = tx.blocking_send(Err(read_failure(job.gzip, &job.name, &e)));
                     return;
                 }
             };
