@@ -2,8 +2,10 @@
 //!
 //! When ingestion commits a file, it sums the file's records per line and day and hands the
 //! result to every registered [`UsageConsumer`] (loyalty accrual, self-care counters, …),
-//! exactly once per file and consumer, even across crashes. Consumers never read ingestion's
-//! tables: this type is the whole contract.
+//! exactly once per file and consumer, even across crashes. A large file's totals come in
+//! several [`UsageBatch`]es (each a few tens of thousands of line-days, each line and day in
+//! one of them only), each with its own key and each delivered exactly once. Consumers never
+//! read ingestion's tables: this type is the whole contract.
 
 use std::collections::BTreeMap;
 

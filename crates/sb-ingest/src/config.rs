@@ -14,13 +14,19 @@ pub struct IngestConfig {
     /// Timezone of partitions and of "the hour" of a file (IANA name).
     pub timezone: chrono_tz::Tz,
     /// Days a record id is remembered: the same id again within the window is a duplicate.
+    /// Counted back from the newest event day of the latest file (at most today): each commit
+    /// removes its source's `_dedup` parts of earlier days. 0 compares within the same day only.
     pub dedup_window_days: u32,
-    /// Record ids of the window held in memory at most (about 13 bytes each); the hours used
+    /// Record ids of the window held in memory at most (about 12 bytes each); the hours used
     /// least recently beyond it are read again from the lake when needed. The hour being
     /// loaded is always held whole.
     pub dedup_memory_ids: usize,
     /// Rows per batch through validation, protection and Parquet (bounds memory).
     pub batch_rows: usize,
+    /// Line-days per delivery to a consumer: a file's per-line totals go to each consumer in
+    /// batches of at most this many (one transaction of the consumer's each), read from the
+    /// commit's outbox as they go, so memory does not grow with the operator's size.
+    pub delivery_lines: usize,
     /// A URL that receives alerts as JSON (`POST`); unset: alerts go to the log and the store.
     pub alert_webhook: Option<String>,
     /// Named sources: `[ingest.sources.MED01]`.
@@ -38,6 +44,7 @@ impl Default for IngestConfig {
             dedup_window_days: 7,
             dedup_memory_ids: crate::dedup::DEFAULT_MAX_IDS,
             batch_rows: 65_536,
+            delivery_lines: 50_000,
             alert_webhook: None,
             sources: BTreeMap::new(),
             layouts: BTreeMap::new(),

@@ -4,7 +4,7 @@
 //!
 //! Ids are checked within their record's event hour: a re-sent record carries the same start
 //! time, so its duplicate lives in the same hour. Memory holds the ids of the hours the
-//! current files touch, in a compact set (about 13 bytes an id), and at most
+//! current files touch, in a compact set (about 12 bytes an id), and at most
 //! `ingest.dedup_memory_ids` of them: the hours least recently used are dropped and read
 //! again from the lake when a later file needs them.
 //!
@@ -53,17 +53,17 @@ pub fn id_hash(source: &str, record_id: &str) -> u128 {
 
 const SHARD_BITS: u32 = 12;
 
-/// A set of record-id hashes in about 13 bytes an id: the top 12 bits choose one of 4,096
-/// small sets, which hold the low 64 bits. Two ids are taken for one only when 76 of their
+/// A set of record-id hashes in about 12 bytes an id: the top 12 bits choose one of 4,096
+/// small tables, which hold the low 64 bits. Two ids are taken for one only when 76 of their
 /// 128 bits agree (about once in 10^9 years of 30 million records an hour).
 pub struct IdSet {
-    shards: Box<[HashSet<u64, sb_core::hash::BuildIdentity>]>,
+    shards: Box<[Slots]>,
     len: usize,
 }
 
 impl Default for IdSet {
     fn default() -> Self {
-        Self { shards: (0..1usize << SHARD_BITS).map(|_| HashSet::default()).collect(), len: 0 }
+        Self { shards: (0..1usize << SHARD_BITS).map(|_| Slots::default()).collect(), len: 0 }
     }
 }
 
@@ -75,7 +75,7 @@ impl IdSet {
     /// Whether `id` is in the set.
     pub fn contains(&self, id: u128) -> bool {
         let (s, v) = Self::split(id);
-        self.shards[s].contains(&v)
+        self.shards[s].contains(v)
     }
 
     /// Adds `id`; false when it was there already.
@@ -93,10 +93,77 @@ impl IdSet {
 
     fn absorb(&mut self, other: IdSet) {
         for (mine, theirs) in self.shards.iter_mut().zip(other.shards.into_vec()) {
-            let before = mine.len();
-            mine.extend(theirs);
-            self.len += mine.len() - before;
+            for v in theirs.values() {
+                self.len += usize::from(mine.insert(v));
+            }
         }
+    }
+}
+
+/// One table of an [`IdSet`]: open addressing with linear probing over values that are
+/// uniformly random already (hash bits), so a value's first slot is its position scaled to the
+/// table's size. It grows by a quarter when 80 % full, so it is always 64–80 % full: 10 to 12.5
+/// bytes a value, where a general hash set doubling its power-of-two table is 44–88 % full
+/// (with a control byte per slot). 0 marks a free slot; the value 0 itself is kept aside.
+#[derive(Default)]
+struct Slots {
+    table: Vec<u64>,
+    len: usize,
+    zero: bool,
+}
+
+impl Slots {
+    fn first(v: u64, size: usize) -> usize {
+        ((u128::from(v) * size as u128) >> 64) as usize
+    }
+
+    /// The slot holding `v`, or the free slot where it would go.
+    fn find(&self, v: u64) -> usize {
+        let size = self.table.len();
+        let mut i = Self::first(v, size);
+        loop {
+            let x = self.table[i];
+            if x == v || x == 0 {
+                return i;
+            }
+            i = if i + 1 == size { 0 } else { i + 1 };
+        }
+    }
+
+    fn contains(&self, v: u64) -> bool {
+        if v == 0 {
+            return self.zero;
+        }
+        !self.table.is_empty() && self.table[self.find(v)] == v
+    }
+
+    fn insert(&mut self, v: u64) -> bool {
+        if v == 0 {
+            return !std::mem::replace(&mut self.zero, true);
+        }
+        if (self.len + 1) * 5 > self.table.len() * 4 {
+            self.grow();
+        }
+        let i = self.find(v);
+        if self.table[i] == v {
+            return false;
+        }
+        self.table[i] = v;
+        self.len += 1;
+        true
+    }
+
+    fn grow(&mut self) {
+        let size = (self.table.len() + self.table.len() / 4).max(8);
+        let old = std::mem::replace(&mut self.table, vec![0; size]);
+        for v in old.into_iter().filter(|v| *v != 0) {
+            let i = self.find(v);
+            self.table[i] = v;
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = u64> + '_ {
+        self.zero.then_some(0).into_iter().chain(self.table.iter().copied().filter(|v| *v != 0))
     }
 }
 
@@ -111,6 +178,30 @@ impl Pending {
     pub fn insert(&mut self, hour: Hour, id: u128) -> bool {
         self.hours.entry(hour).or_default().insert(id)
     }
+
+    /// The latest event day of the file's records.
+    pub fn newest_day(&self) -> Option<NaiveDate> {
+        self.hours.keys().map(|(day, _)| *day).max()
+    }
+}
+
+/// The `_dedup` parts of `source` for days before `first_day`: out of the window
+/// (`ingest.dedup_window_days`), so a commit of the source removes them.
+pub fn expired<'s>(snapshot: &'s Snapshot, source: &str, first_day: NaiveDate) -> Vec<&'s str> {
+    let Some(files) = snapshot.files.get(DATASET) else { return Vec::new() };
+    let prefix = format!("{source}-");
+    files
+        .iter()
+        .filter(|f| {
+            let Some(rest) = f.path.strip_prefix(DATASET).and_then(|r| r.strip_prefix("/date=")) else {
+                return false;
+            };
+            let day = rest.get(..10).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+            let name = rest.rsplit('/').next().unwrap_or_default();
+            day.is_some_and(|d| d < first_day) && name.starts_with(&prefix)
+        })
+        .map(|f| f.path.as_str())
+        .collect()
 }
 
 /// The ids of the window, loaded per hour on demand, at most `max_ids` of them held.
@@ -170,6 +261,18 @@ impl Window {
             }
         }
         self.evict(None);
+    }
+
+    /// Forgets the hours of days before `first_day` (their parts left the lake).
+    pub fn forget_before(&mut self, first_day: NaiveDate) {
+        let held = &mut self.held;
+        self.hours.retain(|(day, _), (set, _)| {
+            let keep = *day >= first_day;
+            if !keep {
+                *held -= set.len();
+            }
+            keep
+        });
     }
 
     /// Ids held in memory now.
@@ -283,6 +386,33 @@ mod tests {
     }
 
     #[test]
+    fn id_tables_agree_with_a_hash_set_through_their_growth() {
+        let mut slots = Slots::default();
+        let mut reference = HashSet::new();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..20_000u64 {
+            // Random values, every tenth one repeated, and 0, 1 and u64::MAX among them.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = match i % 10 {
+                0 => i / 10,
+                1 => u64::MAX,
+                _ => x,
+            };
+            assert_eq!(slots.insert(v), reference.insert(v), "insert {v}");
+            assert!(slots.contains(v));
+        }
+        assert_eq!(slots.values().count(), reference.len());
+        assert!(reference.iter().all(|v| slots.contains(*v)));
+        assert!(!slots.contains(0xdead_beef_dead_beef) || reference.contains(&0xdead_beef_dead_beef));
+        assert!(
+            slots.len * 5 <= slots.table.len() * 4 && slots.len * 100 >= slots.table.len() * 60,
+            "stays 60-80 % full"
+        );
+    }
+
+    #[test]
     fn the_window_drops_the_least_recently_used_hours_beyond_its_budget() {
         let dir = tempfile::tempdir().expect("tempdir");
         let lake = Lake::open(dir.path()).expect("lake");
@@ -340,5 +470,25 @@ mod tests {
         assert!(h0.contains(a) && h0.contains(b) && !h0.contains(c));
         let skipped = load_hour(&lake, &snapshot, "S", Some("S-h5"), (day(), 5)).expect("hour 5");
         assert!(!skipped.contains(c), "the file being replayed is left out");
+    }
+
+    #[test]
+    fn parts_of_days_before_the_window_expire_for_their_own_source_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::open(dir.path()).expect("lake");
+        let next = day().succ_opt().expect("date");
+        commit(&lake, "S-1", (day(), 23), &batch((day(), 23), &[1]).expect("batch"));
+        commit(&lake, "S-2", (next, 0), &batch((next, 0), &[2]).expect("batch"));
+        commit(&lake, "T-1", (day(), 23), &batch((day(), 23), &[3]).expect("batch"));
+        let snapshot = lake.snapshot().expect("snapshot");
+        assert_eq!(expired(&snapshot, "S", next), vec!["_dedup/date=2026-11-22/hour=23/S-1-1.parquet"]);
+        assert!(expired(&snapshot, "S", day()).is_empty(), "the first day of the window stays");
+
+        let mut w = Window::new(100);
+        for (h, id) in [((day(), 23), 1), ((next, 0), 2)] {
+            assert!(w.contains(&lake, &snapshot, "S", None, h, id).expect("contains"));
+        }
+        w.forget_before(next);
+        assert_eq!(w.held(), 1);
     }
 }

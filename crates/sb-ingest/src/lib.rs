@@ -20,6 +20,7 @@ mod dedup;
 mod journal;
 pub mod layout;
 pub mod master;
+mod outbox;
 mod pipeline;
 mod protect;
 mod quarantine;

@@ -13,12 +13,12 @@ use arrow::array::{
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone};
 use chrono_tz::Tz;
-use sb_core::{LineUsage, UsageKind};
+use sb_core::UsageKind;
 use sb_lake::{Lake, PartWriter, Snapshot, Staged, schema};
 use sb_privacy::{PiiKind, Subject, Vault};
 use sha2::{Digest, Sha256};
 
-use crate::aggregate::Aggregator;
+use crate::aggregate::{Aggregates, Aggregator};
 use crate::dedup::{self, Window};
 use crate::journal::Counts;
 use crate::layout::{CompiledLayout, LayoutConfig};
@@ -61,7 +61,7 @@ pub struct Loaded {
     /// Bytes of the file as delivered.
     pub size: u64,
     /// Per-line totals for consumers.
-    pub aggregates: Vec<LineUsage>,
+    pub aggregates: Aggregates,
     /// Record ids to add to the dedup window once the file commits.
     pub pending: dedup::Pending,
     /// The closed quarantine file (publish after the commit).
@@ -168,13 +168,11 @@ pub async fn load(
     })?;
 
     let skip_key = input.replay.then_some(input.commit_key);
-    let mut staged = lake.stage(input.commit_id, Some(input.commit_key)).map_err(|e| IngestError::Io(e.to_string()))?;
-    let mut writers: HashMap<(bool, NaiveDate, u32), PartWriter> = HashMap::new();
+    let staged = lake.stage(input.commit_id, Some(input.commit_key)).map_err(|e| IngestError::Io(e.to_string()))?;
+    let mut parts = PartsWriter::spawn(staged, input.source, input.commit_key)?;
     let mut counts = Counts::default();
     let mut pending = dedup::Pending::default();
-    let mut dedup_writers: HashMap<dedup::Hour, PartWriter> = HashMap::new();
-    let mut batch_ids: HashMap<dedup::Hour, Vec<u128>> = HashMap::new();
-    let mut aggregates = Aggregator::default();
+    let mut cell_areas: HashMap<i64, Option<Arc<str>>> = HashMap::new();
     let provisional = Subject::Provisional;
     let mut months: HashMap<(i32, u32), Subject> = HashMap::new();
 
@@ -193,6 +191,7 @@ pub async fn load(
 
         // Deduplicate against the file so far and the window.
         let mut keep: Vec<usize> = Vec::with_capacity(batch.rows.len());
+        let mut ids: HashMap<dedup::Hour, Vec<u128>> = HashMap::new();
         for (i, r) in batch.rows.iter().enumerate() {
             if window.contains(lake, snapshot, input.source, skip_key, r.hour, r.dedup_id)?
                 || !pending.insert(r.hour, r.dedup_id)
@@ -200,21 +199,12 @@ pub async fn load(
                 counts.duplicates += 1;
                 continue;
             }
-            batch_ids.entry(r.hour).or_default().push(r.dedup_id);
+            ids.entry(r.hour).or_default().push(r.dedup_id);
             keep.push(i);
         }
-        // The batch's new ids go to the `_dedup` parts as they come (memory keeps the sets only).
-        for (hour, ids) in batch_ids.iter_mut().filter(|(_, ids)| !ids.is_empty()) {
-            let writer = match dedup_writers.entry(*hour) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(staged.part(dedup::DATASET, Arc::clone(&dedup::SCHEMA), Some(*hour)).map_err(lake_err)?)
-                }
-            };
-            writer.write(&dedup::batch(*hour, ids)?).map_err(lake_err)?;
-            ids.clear();
-        }
+        counts.rows_loaded += keep.len() as i64;
         if keep.is_empty() {
+            parts.write(Protected { ids, ..Protected::new(batch) }).await?;
             continue;
         }
         let rows: Vec<&Row> = keep.iter().map(|&i| &batch.rows[i]).collect();
@@ -238,51 +228,26 @@ pub async fn load(
             rows.iter().map(|r| &months[&(r.hour.0.year(), r.hour.0.month())]).collect();
         let other: Vec<Option<&str>> = rows.iter().map(|r| text(r.other_party)).collect();
         let others = protect::column(vault, PiiKind::OtherParty, &other, &month_subjects).await?;
-        let cell_text: Vec<Option<String>> = rows.iter().map(|r| r.cell_id.map(|c| c.to_string())).collect();
-        let cell: Vec<Option<&str>> = cell_text.iter().map(Option::as_deref).collect();
-        let cells = protect::column(vault, PiiKind::CellId, &cell, &subjects).await?;
-
-        // Partition, sum, and write.
-        let mut groups: HashMap<(bool, NaiveDate, u32), Vec<usize>> = HashMap::new();
-        for (i, r) in rows.iter().enumerate() {
-            let line = lines[i]
-                .as_ref()
-                .ok_or_else(|| IngestError::Config("the msisdn policy must not drop the line".into()))?;
-            aggregates.add(line, r.hour.0, r);
-            groups.entry((r.kind.is_topup(), r.hour.0, r.hour.1)).or_default().push(i);
-        }
-        counts.rows_loaded += rows.len() as i64;
-        let cols = Columns {
-            batch: &batch,
-            rows: &rows,
-            lines: &lines,
-            imsis: &imsis,
-            imeis: &imeis,
-            others: &others,
-            cells: &cells,
+        // A few thousand cells serve millions of records: each is generalised once per file.
+        let new_cells: Vec<i64> = {
+            let mut seen = std::collections::HashSet::new();
+            rows.iter().filter_map(|r| r.cell_id).filter(|c| !cell_areas.contains_key(c) && seen.insert(*c)).collect()
         };
-        for (key, idx) in groups {
-            let (topup, day, hour) = key;
-            let batch = if topup {
-                cols.topups(input.source, input.commit_key, &idx)
-            } else {
-                cols.usage(input.source, input.commit_key, &idx)
-            }
-            .map_err(|e| IngestError::Io(format!("cannot build a batch: {e}")))?;
-            let writer = match writers.entry(key) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    let (dataset, schema) = if topup { ("topups", &schema::TOPUPS) } else { ("usage", &schema::USAGE) };
-                    v.insert(staged.part(dataset, Arc::clone(schema), Some((day, hour))).map_err(lake_err)?)
-                }
-            };
-            writer.write(&batch).map_err(lake_err)?;
+        if !new_cells.is_empty() {
+            let text: Vec<String> = new_cells.iter().map(i64::to_string).collect();
+            let values: Vec<Option<&str>> = text.iter().map(|t| Some(t.as_str())).collect();
+            let areas = protect::column(vault, PiiKind::CellId, &values, &subjects[..values.len()]).await?;
+            cell_areas.extend(new_cells.into_iter().zip(areas));
         }
+        let cells: Vec<Option<Arc<str>>> =
+            rows.iter().map(|r| r.cell_id.and_then(|c| cell_areas[&c].clone())).collect();
+        drop(rows);
+
+        // Sums, Arrow and Parquet happen on the writing thread, while the next batch is protected.
+        parts.write(Protected { ids, keep, lines, imsis, imeis, others, cells, ..Protected::new(batch) }).await?;
     }
 
-    for w in writers.into_values().chain(dedup_writers.into_values()) {
-        staged.add(w.finish().map_err(lake_err)?);
-    }
+    let (staged, aggregates) = parts.finish().await?;
     input.quarantine.close()?;
     if counts.rows_read == 0 {
         staged.abort();
@@ -294,7 +259,7 @@ pub async fn load(
         let mut s = hash_state.lock().unwrap_or_else(|p| p.into_inner());
         (hex::encode(std::mem::take(&mut s.0).finalize()), s.1)
     };
-    Ok(Loaded { staged, counts, sha256, size, aggregates: aggregates.finish(), pending, quarantine: input.quarantine })
+    Ok(Loaded { staged, counts, sha256, size, aggregates, pending, quarantine: input.quarantine })
 }
 
 fn lake_err(e: sb_lake::LakeError) -> LoadFailure {
@@ -317,6 +282,167 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64), IngestError> {
         size += n as u64;
     }
     Ok((hex::encode(h.finalize()), size))
+}
+
+/// A deduplicated, protected batch on its way to the lake.
+struct Protected {
+    batch: Batch,
+    /// New record ids per event hour (to the `_dedup` parts).
+    ids: HashMap<dedup::Hour, Vec<u128>>,
+    /// The rows kept (not duplicates), as indices into `batch.rows`; the columns below are
+    /// in this order.
+    keep: Vec<usize>,
+    lines: Vec<Option<Arc<str>>>,
+    imsis: Vec<Option<Arc<str>>>,
+    imeis: Vec<Option<Arc<str>>>,
+    others: Vec<Option<Arc<str>>>,
+    cells: Vec<Option<Arc<str>>>,
+}
+
+impl Protected {
+    fn new(batch: Batch) -> Self {
+        Self {
+            batch,
+            ids: HashMap::new(),
+            keep: Vec::new(),
+            lines: Vec::new(),
+            imsis: Vec::new(),
+            imeis: Vec::new(),
+            others: Vec::new(),
+            cells: Vec::new(),
+        }
+    }
+}
+
+/// Which part a batch goes to.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Part {
+    Usage(NaiveDate, u32),
+    Topups(NaiveDate, u32),
+    Ids(dedup::Hour),
+}
+
+/// The second half of a load, on a thread of its own: per-line sums, Arrow columns, Parquet
+/// encoding and compression. The loader hands over each protected batch and goes on with the
+/// next one (dedup, then the vault, whose database works on a thread of its own too). At
+/// most a few batches wait between the two.
+struct PartsWriter {
+    tx: Option<tokio::sync::mpsc::Sender<Protected>>,
+    done: tokio::sync::oneshot::Receiver<Result<(Staged, Aggregates), LoadFailure>>,
+}
+
+/// What the writing thread keeps.
+struct Writing {
+    staged: Staged,
+    writers: HashMap<Part, PartWriter>,
+    aggregates: Aggregator,
+    source: String,
+    commit_key: String,
+}
+
+impl Writing {
+    fn write(&mut self, part: Part, batch: &RecordBatch) -> Result<(), LoadFailure> {
+        let writer = match self.writers.entry(part) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let (dataset, schema, partition) = match part {
+                    Part::Usage(d, h) => ("usage", Arc::clone(&schema::USAGE), (d, h)),
+                    Part::Topups(d, h) => ("topups", Arc::clone(&schema::TOPUPS), (d, h)),
+                    Part::Ids(hour) => (dedup::DATASET, Arc::clone(&dedup::SCHEMA), hour),
+                };
+                v.insert(self.staged.part(dataset, schema, Some(partition)).map_err(lake_err)?)
+            }
+        };
+        writer.write(batch).map_err(lake_err)
+    }
+
+    fn take(&mut self, p: &Protected) -> Result<(), LoadFailure> {
+        // The batch's new ids go to the `_dedup` parts as they come (memory keeps the sets only).
+        for (hour, ids) in &p.ids {
+            self.write(Part::Ids(*hour), &dedup::batch(*hour, ids)?)?;
+        }
+        let rows: Vec<&Row> = p.keep.iter().map(|&i| &p.batch.rows[i]).collect();
+        let mut groups: HashMap<(bool, NaiveDate, u32), Vec<usize>> = HashMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            let line = p.lines[i]
+                .as_ref()
+                .ok_or_else(|| IngestError::Config("the msisdn policy must not drop the line".into()))?;
+            self.aggregates.add(line, r.hour.0, r);
+            groups.entry((r.kind.is_topup(), r.hour.0, r.hour.1)).or_default().push(i);
+        }
+        let cols = Columns {
+            batch: &p.batch,
+            rows: &rows,
+            lines: &p.lines,
+            imsis: &p.imsis,
+            imeis: &p.imeis,
+            others: &p.others,
+            cells: &p.cells,
+        };
+        for ((topup, day, hour), idx) in groups {
+            let batch = if topup {
+                cols.topups(&self.source, &self.commit_key, &idx)
+            } else {
+                cols.usage(&self.source, &self.commit_key, &idx)
+            }
+            .map_err(|e| IngestError::Io(format!("cannot build a batch: {e}")))?;
+            self.write(if topup { Part::Topups(day, hour) } else { Part::Usage(day, hour) }, &batch)?;
+        }
+        Ok(())
+    }
+}
+
+impl PartsWriter {
+    fn spawn(staged: Staged, source: &str, commit_key: &str) -> Result<Self, LoadFailure> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Protected>(2);
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let mut w = Writing {
+            staged,
+            writers: HashMap::new(),
+            aggregates: Aggregator::default(),
+            source: source.to_owned(),
+            commit_key: commit_key.to_owned(),
+        };
+        std::thread::Builder::new()
+            .name("ingest-write".into())
+            .spawn(move || {
+                let result = (|| {
+                    while let Some(p) = rx.blocking_recv() {
+                        w.take(&p)?;
+                    }
+                    for (_, part) in w.writers.drain() {
+                        w.staged.add(part.finish().map_err(lake_err)?);
+                    }
+                    Ok(())
+                })();
+                // A failed load's staged files are left for the lake's recovery to delete.
+                let _ = done_tx.send(result.map(|()| (w.staged, w.aggregates.finish())));
+            })
+            .map_err(|e| LoadFailure::Error(IngestError::Io(format!("cannot start a writing thread: {e}"))))?;
+        Ok(Self { tx: Some(tx), done })
+    }
+
+    /// Hands a batch over; if the thread stopped, its error.
+    async fn write(&mut self, p: Protected) -> Result<(), LoadFailure> {
+        let sent = match &self.tx {
+            Some(tx) => tx.send(p).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        self.tx = None;
+        match (&mut self.done).await {
+            Ok(Err(e)) => Err(e),
+            _ => Err(IngestError::Io("the writing thread stopped".into()).into()),
+        }
+    }
+
+    /// Closes every part; gives the commit and the per-line sums back.
+    async fn finish(mut self) -> Result<(Staged, Aggregates), LoadFailure> {
+        self.tx = None;
+        self.done.await.unwrap_or_else(|_| Err(IngestError::Io("the writing thread stopped".into()).into()))
+    }
 }
 
 struct Columns<'r> {

@@ -11,14 +11,15 @@ use sb_lake::Lake;
 use sb_privacy::Vault;
 use sb_store::sqlx;
 use sb_store::{Db, time};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::Mutex;
 
 use crate::alerts::{AlertKind, Alerts};
 use crate::config::{IngestConfig, SourceConfig, SourceKind};
-use crate::dedup::Window;
+use crate::dedup::{self, Window};
 use crate::journal::{Counts, FileState, Journal, JournalEntry};
 use crate::layout::LayoutConfig;
+use crate::outbox;
 use crate::pipeline::{self, LoadFailure, LoadInput};
 use crate::quarantine::{self, Quarantine};
 use crate::source::Source;
@@ -90,16 +91,6 @@ impl RunSummary {
         self.rows_per_s = self.rows_read as f64 / self.seconds.max(1e-9);
         self
     }
-}
-
-/// Kept beside each commit until its consumers are served: what the journal and the
-/// consumers need to finish after a crash, and what a replay subtracts.
-#[derive(Debug, Serialize, Deserialize)]
-struct Outbox {
-    commit_id: String,
-    counts: Counts,
-    took_ms: i64,
-    aggregates: Vec<LineUsage>,
 }
 
 /// Loads files from sources into the lake.
@@ -293,19 +284,12 @@ impl Ingestor {
         })
     }
 
-    fn outbox_path(&self, commit_id: &str) -> PathBuf {
-        self.data_dir.join("ingest").join("outbox").join(format!("{commit_id}.json"))
+    fn outbox_dir(&self) -> PathBuf {
+        self.data_dir.join("ingest").join("outbox")
     }
 
-    fn read_outbox(&self, commit_id: &str) -> Result<Option<Outbox>, IngestError> {
-        let path = self.outbox_path(commit_id);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| IngestError::Io(format!("outbox {} is unreadable: {e}", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(IngestError::Io(format!("cannot read {}: {e}", path.display()))),
-        }
+    fn read_outbox(&self, commit_id: &str) -> Result<Option<outbox::Header>, IngestError> {
+        Ok(outbox::open(&self.outbox_dir(), commit_id)?.map(|(header, _)| header))
     }
 
     /// Finishes what a crash interrupted: lake commits half renamed, quarantine files of
@@ -332,7 +316,7 @@ impl Ingestor {
                     })?;
                     self.publish_quarantine(&entry.source, &commit_id)?;
                     self.journal.loaded(entry.id, &commit_id, &outbox.counts, outbox.took_ms).await?;
-                    self.finish(&entry, &outbox, None).await?;
+                    self.finish(&entry, &outbox).await?;
                     finished += 1;
                 } else if entry.state == FileState::Loaded {
                     let outbox = self.read_outbox(&commit_id)?.ok_or_else(|| {
@@ -342,7 +326,7 @@ impl Ingestor {
                         ))
                     })?;
                     self.publish_quarantine(&entry.source, &commit_id)?;
-                    self.finish(&entry, &outbox, None).await?;
+                    self.finish(&entry, &outbox).await?;
                     finished += 1;
                 }
             }
@@ -374,18 +358,42 @@ impl Ingestor {
         Ok(())
     }
 
-    /// Delivers the aggregates to every consumer not served yet, then marks the file COMMITTED.
-    async fn finish(
-        &self,
-        entry: &JournalEntry,
-        outbox: &Outbox,
-        delta: Option<Vec<LineUsage>>,
-    ) -> Result<(), IngestError> {
-        let batch = UsageBatch {
-            key: outbox.commit_id.clone(),
-            source: entry.source.clone(),
-            lines: delta.unwrap_or_else(|| outbox.aggregates.clone()),
-        };
+    /// Delivers the commit's totals to every consumer not served yet, then marks the file
+    /// COMMITTED. A replay's consumers receive the difference from the commit it replaces.
+    /// The totals go in batches of `ingest.delivery_lines` line-days, read from the outbox as they
+    /// go: the first batch's key is the commit's, the next ones `<commit>.1`, `<commit>.2`, …
+    /// Each is delivered exactly once per consumer, as recorded in `ingest_deliveries`.
+    async fn finish(&self, entry: &JournalEntry, header: &outbox::Header) -> Result<(), IngestError> {
+        let missing = |id: &str| IngestError::Io(format!("the outbox of commit {id} is missing"));
+        let dir = self.outbox_dir();
+        let own = outbox::open(&dir, &header.commit_id)?.ok_or_else(|| missing(&header.commit_id))?.1;
+        let mut lines: Box<dyn Iterator<Item = Result<LineUsage, IngestError>> + Send> =
+            match header.replaces.as_deref().map(|prev| outbox::open(&dir, prev)).transpose()?.flatten() {
+                Some((_, old)) => Box::new(crate::aggregate::delta(old, own)),
+                None => Box::new(own),
+            };
+        // An earlier version's outbox was delivered as one batch: keep it one.
+        let per_batch = if header.legacy { usize::MAX } else { self.config.delivery_lines.max(1) };
+        for part in 0.. {
+            let batch = UsageBatch {
+                key: if part == 0 { header.commit_id.clone() } else { format!("{}.{part}", header.commit_id) },
+                source: entry.source.clone(),
+                lines: lines.by_ref().take(per_batch).collect::<Result<_, _>>()?,
+            };
+            if part > 0 && batch.lines.is_empty() {
+                break;
+            }
+            self.deliver(entry, &batch).await?;
+            if batch.lines.len() < per_batch {
+                break;
+            }
+        }
+        self.journal.committed(entry.id).await?;
+        Ok(())
+    }
+
+    /// Hands one batch to each consumer that has not received it yet.
+    async fn deliver(&self, entry: &JournalEntry, batch: &UsageBatch) -> Result<(), IngestError> {
         for c in &self.consumers {
             let done: Option<i64> =
                 sqlx::query_scalar("SELECT file_id FROM ingest_deliveries WHERE batch_key = $1 AND consumer = $2")
@@ -397,7 +405,7 @@ impl Ingestor {
             if done.is_some() {
                 continue;
             }
-            c.consume(&batch)
+            c.consume(batch)
                 .await
                 .map_err(|e| IngestError::Io(format!("consumer {} failed on {}: {e}", c.name(), batch.key)))?;
             crash_point("delivered");
@@ -413,7 +421,6 @@ impl Ingestor {
             .await
             .map_err(sb_store::StoreError::from)?;
         }
-        self.journal.committed(entry.id).await?;
         Ok(())
     }
 
@@ -577,11 +584,10 @@ impl Ingestor {
             return Ok(o);
         }
         let took_ms = started.elapsed().as_millis() as i64;
-        let outbox =
-            Outbox { commit_id: commit_id.clone(), counts: loaded.counts, took_ms, aggregates: loaded.aggregates };
-        let bytes = serde_json::to_vec(&outbox).map_err(|e| IngestError::Io(e.to_string()))?;
-        sb_core::fs::write_atomically(&self.outbox_path(&commit_id), &bytes)
-            .map_err(|e| IngestError::Io(format!("cannot write the outbox of {commit_id}: {e}")))?;
+        let replaces = if replay { previous } else { None };
+        let header = outbox::Header::new(commit_id.clone(), loaded.counts, took_ms, replaces);
+        outbox::write(&self.outbox_dir(), &header, loaded.aggregates.iter())?;
+        drop(loaded.aggregates);
         crash_point("staged");
 
         let mut staged = loaded.staged;
@@ -590,6 +596,11 @@ impl Ingestor {
                 staged.remove(&f.path);
             }
         }
+        // Days that fall out of the dedup window leave the lake in the same commit.
+        let window_start = self.window_start(&loaded.pending);
+        for path in window_start.map(|d| dedup::expired(&snapshot, &entry.source, d)).unwrap_or_default() {
+            staged.remove(path);
+        }
         staged.commit()?;
         crash_point("committed");
         loaded.quarantine.publish()?;
@@ -597,16 +608,12 @@ impl Ingestor {
         if !replay {
             window_guard.absorb(loaded.pending);
         }
+        if let Some(day) = window_start {
+            window_guard.forget_before(day);
+        }
         drop(window_guard);
         let entry = self.journal.by_id(entry.id).await?;
-        let delta = match (replay, previous) {
-            (true, Some(prev)) => {
-                let old = self.read_outbox(&prev)?.map(|o| o.aggregates).unwrap_or_default();
-                Some(crate::aggregate::delta(&old, &outbox.aggregates))
-            }
-            _ => None,
-        };
-        self.finish(&entry, &outbox, delta).await?;
+        self.finish(&entry, &header).await?;
         if replay {
             self.journal.replayed(entry.id).await?;
         }
@@ -622,6 +629,14 @@ impl Ingestor {
             "file committed"
         );
         Ok(outcome_of(&entry, started.elapsed().as_secs_f64()))
+    }
+
+    /// The first day of the dedup window after a file whose records reach `pending`'s newest
+    /// day (never later than today: a misdated file must not empty the window).
+    fn window_start(&self, pending: &dedup::Pending) -> Option<NaiveDate> {
+        let today = Utc::now().with_timezone(&self.config.timezone).date_naive();
+        let newest = pending.newest_day()?.min(today);
+        newest.checked_sub_days(chrono::Days::new(u64::from(self.config.dedup_window_days)))
     }
 
     /// Raises a `missing_file` alert for each hour, since the source's first file, whose

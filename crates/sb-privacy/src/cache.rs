@@ -64,15 +64,23 @@ impl TokenCache {
         &self.shards[(key >> 64) as usize % SHARDS]
     }
 
-    pub fn get(&self, key: u128) -> Option<Arc<str>> {
-        let mut s = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(e) = s.current.get(&key) {
-            return Some(Arc::clone(&e.token));
-        }
-        let e = s.previous.remove(&key)?;
-        let token = Arc::clone(&e.token);
-        Self::insert_into(&mut s, self.per_shard, key, e);
-        Some(token)
+    /// The tokens of `keys` held now, taking each shard's lock once for all of them. A hit in
+    /// the older generation moves to the newer.
+    pub fn get_many(&self, keys: &[u128]) -> Vec<Option<Arc<str>>> {
+        // Shards are always locked in index order, one at a time elsewhere: no deadlock.
+        let mut shards: Vec<_> = self.shards.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner())).collect();
+        keys.iter()
+            .map(|&key| {
+                let s = &mut shards[(key >> 64) as usize % SHARDS];
+                if let Some(e) = s.current.get(&key) {
+                    return Some(Arc::clone(&e.token));
+                }
+                let e = s.previous.remove(&key)?;
+                let token = Arc::clone(&e.token);
+                Self::insert_into(s, self.per_shard, key, e);
+                Some(token)
+            })
+            .collect()
     }
 
     pub fn insert(&self, key: u128, token: Arc<str>, subject: i64) {
@@ -133,9 +141,11 @@ mod tests {
         }
         assert!(c.len() <= 320, "{}", c.len());
         let k = c.key(PiiKind::Msisdn, "", "9999");
-        assert_eq!(c.get(k).as_deref(), Some("t9999"));
+        let unknown = c.key(PiiKind::Msisdn, "", "1");
+        let many = c.get_many(&[k, unknown, k]);
+        assert_eq!(many.iter().map(Option::as_deref).collect::<Vec<_>>(), vec![Some("t9999"), None, Some("t9999")]);
         c.forget_subjects(&[9999 % 3]);
-        assert!(c.get(k).is_none());
+        assert!(c.get_many(&[k])[0].is_none());
     }
 
     #[test]

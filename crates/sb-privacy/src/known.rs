@@ -153,6 +153,20 @@ impl KnownFingerprints {
         })
     }
 
+    /// Whether the vault may hold any value of `kind` (see [`KnownFingerprints::maybe_present`]
+    /// for `exact_versions`): other parties who are not customers are no longer stored, so
+    /// their fingerprints need not be computed at all while none of the old kind remain.
+    pub async fn may_hold_any(&self, db: &Db, kind: PiiKind, exact_versions: bool) -> Result<bool, PrivacyError> {
+        if !exact_versions {
+            return Ok(true);
+        }
+        self.refresh(db, kind).await?;
+        Ok(match self.lock().kinds.get(&kind) {
+            Some(KindSet::Held(set)) => !set.is_empty(),
+            _ => true,
+        })
+    }
+
     /// Records fingerprints now in the vault.
     pub fn add<'a>(&self, kind: PiiKind, fps: impl IntoIterator<Item = &'a [u8]>) {
         let mut state = self.lock();

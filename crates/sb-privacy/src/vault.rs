@@ -151,10 +151,13 @@ impl Vault {
         self.sync_changes().await?;
         let mut out: Vec<Option<Arc<str>>> = vec![None; items.len()];
         let mut misses: Vec<Miss<'_>> = Vec::new();
-        let mut index: HashMap<u128, usize> = HashMap::new();
-        for (i, (value, subject)) in items.iter().enumerate() {
-            let cache_key = self.cache.key(kind, subject.scope(kind), value);
-            if let Some(t) = self.cache.get(cache_key) {
+        // Cache keys are keyed hashes already: no need to hash them again.
+        let mut index: HashMap<u128, usize, sb_core::hash::BuildIdentity> = HashMap::default();
+        let keys: Vec<u128> =
+            items.iter().map(|(value, subject)| self.cache.key(kind, subject.scope(kind), value)).collect();
+        let cached = self.cache.get_many(&keys);
+        for (i, ((value, subject), (cache_key, hit))) in items.iter().zip(keys.into_iter().zip(cached)).enumerate() {
+            if let Some(t) = hit {
                 out[i] = Some(t);
                 continue;
             }
@@ -195,17 +198,20 @@ impl Vault {
                 m.found = f;
             }
         }
-        let fps: Vec<Vec<Vec<u8>>> =
-            misses
-                .iter()
-                .map(|m| {
-                    if m.found.is_some() {
-                        Vec::new()
-                    } else {
-                        fingerprints(&keys, kind, m.subject.scope(kind), m.value)
-                    }
-                })
-                .collect();
+        // Stored other-party tokens exist only from before month-block tokens (ADR 0003): while
+        // there are none, their fingerprints (an HMAC each) are not worth computing.
+        let stored =
+            kind != PiiKind::OtherParty || self.known.may_hold_any(&self.db, kind, keys.versions.len() == 1).await?;
+        let fps: Vec<Vec<Vec<u8>>> = misses
+            .iter()
+            .map(|m| {
+                if m.found.is_some() || !stored {
+                    Vec::new()
+                } else {
+                    fingerprints(&keys, kind, m.subject.scope(kind), m.value)
+                }
+            })
+            .collect();
         let found = self.lookup(kind, &fps).await?;
         for (m, f) in misses.iter_mut().zip(found) {
             if m.found.is_none() {

@@ -2,6 +2,13 @@
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's allocator: ingestion allocates on one thread and frees on
+/// another (batches cross from reading to loading to writing), where glibc's allocation was
+/// about a tenth of the loader's time. Measured on the 5M-record benchmark file: 32–34 s with
+/// glibc, 30.6 s with mimalloc, for about 40 MB more peak memory.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = switchboard::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
