@@ -1,8 +1,10 @@
 //! Finds cleartext personal data in files: MSISDNs, IMSIs, IMEIs, IBANs, tax codes and
-//! e-mail addresses, in CSV, JSON, logs, any text, SQLite files, and Parquet (every value of
-//! every row). Findings name the file, the place and the kind — never the value.
+//! e-mail addresses, in CSV, JSON, logs, any text, SQLite files, Parquet (every value of every
+//! row), and zstd-compressed files (`.zst`, read decompressed). Files encrypted with age are
+//! counted but not read: their bytes are ciphertext, where a pattern can only be chance.
+//! Findings name the file, the place and the kind — never the value.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
@@ -26,6 +28,8 @@ pub struct Finding {
 pub struct ScanReport {
     /// Files read.
     pub files: u64,
+    /// Of those, files encrypted with age (not searched).
+    pub encrypted: u64,
     /// Findings, at most [`Scanner::MAX_FINDINGS`].
     pub findings: Vec<Finding>,
     /// Whether findings were cut at the limit.
@@ -110,8 +114,18 @@ impl Scanner {
             report.files += 1;
             if path.extension().is_some_and(|e| e == "parquet") {
                 self.scan_parquet(&path, &mut report)?;
+            } else if is_age(&path)? {
+                report.encrypted += 1;
+            } else if path.extension().is_some_and(|e| e == "zst") {
+                let file = std::fs::File::open(&path)
+                    .map_err(|e| PrivacyError::Io(format!("cannot open {}: {e}", path.display())))?;
+                let z = zstd::Decoder::new(file)
+                    .map_err(|e| PrivacyError::Io(format!("cannot read {}: {e}", path.display())))?;
+                self.scan_text(&path, z, &mut report)?;
             } else {
-                self.scan_text(&path, &mut report)?;
+                let file = std::fs::File::open(&path)
+                    .map_err(|e| PrivacyError::Io(format!("cannot open {}: {e}", path.display())))?;
+                self.scan_text(&path, file, &mut report)?;
             }
         }
         Ok(report)
@@ -127,10 +141,8 @@ impl Scanner {
         }
     }
 
-    fn scan_text(&self, path: &Path, report: &mut ScanReport) -> Result<(), PrivacyError> {
-        let file =
-            std::fs::File::open(path).map_err(|e| PrivacyError::Io(format!("cannot open {}: {e}", path.display())))?;
-        let mut reader = BufReader::with_capacity(1 << 16, file);
+    fn scan_text(&self, path: &Path, input: impl Read, report: &mut ScanReport) -> Result<(), PrivacyError> {
+        let mut reader = BufReader::with_capacity(1 << 16, input);
         let mut line = Vec::new();
         let mut n = 0u64;
         loop {
@@ -171,9 +183,39 @@ impl Scanner {
     }
 }
 
+/// Whether a file is age-encrypted: it starts with age's header line.
+fn is_age(path: &Path) -> Result<bool, PrivacyError> {
+    const HEADER: &[u8] = b"age-encryption.org/v1\n";
+    let mut start = [0u8; HEADER.len()];
+    let mut file =
+        std::fs::File::open(path).map_err(|e| PrivacyError::Io(format!("cannot open {}: {e}", path.display())))?;
+    let mut got = 0;
+    while got < start.len() {
+        match file.read(&mut start[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => return Err(PrivacyError::Io(format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+    Ok(got == HEADER.len() && start == HEADER)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compressed_files_are_read_decompressed_and_encrypted_ones_are_counted_not_searched() {
+        let dir = tempfile::tempdir().unwrap();
+        let zst = dir.path().join("outbox.jsonl.zst");
+        std::fs::write(&zst, zstd::encode_all(&b"{\"line\":\"393401234567\"}\n"[..], 1).unwrap()).unwrap();
+        let age = dir.path().join("inbox.cdr.age");
+        std::fs::write(&age, b"age-encryption.org/v1\n-> X25519 abc\nmario.rossi@example.it\n").unwrap();
+        let report = Scanner::new().scan(&[dir.path().to_owned()]).unwrap();
+        assert_eq!((report.files, report.encrypted), (2, 1));
+        assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+        assert_eq!((report.findings[0].path.as_path(), report.findings[0].kind), (zst.as_path(), "msisdn"));
+    }
 
     #[test]
     fn each_kind_is_detected_and_tokens_are_not() {

@@ -40,7 +40,10 @@ pub async fn run(cmd: PrivacyCommand, config: &Config, out: Output) -> anyhow::R
             if out.json {
                 out.json(&report)?;
             } else if report.findings.is_empty() {
-                out.text(&format!("{} file(s) scanned: no cleartext personal data found", report.files))?;
+                out.text(&format!(
+                    "{} file(s) scanned ({} encrypted with age, not searched): no cleartext personal data found",
+                    report.files, report.encrypted
+                ))?;
             } else {
                 let rows: Vec<Vec<String>> = report
                     .findings
