@@ -204,7 +204,7 @@ pub async fn load(
         }
         counts.rows_loaded += keep.len() as i64;
         if keep.is_empty() {
-            parts.write(Protected { ids, ..Protected::new(batch) }).await?;
+            // Every row was a duplicate: no new ids, nothing to write.
             continue;
         }
         let rows: Vec<&Row> = keep.iter().map(|&i| &batch.rows[i]).collect();
