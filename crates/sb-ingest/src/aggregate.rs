@@ -1,9 +1,9 @@
 //! Per-line, per-day totals of a file, for the consumers.
 //!
 //! A file of a large operator touches millions of lines, so the totals are kept small while
-//! the file loads (the line's token is shared with the vault's cache, top-ups take room only
-//! for lines that have some) and become [`LineUsage`] values one at a time, as the outbox is
-//! written.
+//! the file loads (a line's token packed in 17 bytes instead of its text, top-ups taking room
+//! only for lines that have some, the table split so that it grows a sixteenth at a time) and
+//! become [`LineUsage`] values one at a time, as the outbox is written.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -11,10 +11,13 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use sb_core::{LineUsage, TopupChannel, Topups, UsageKind};
+use sb_privacy::PackedToken;
 
 use crate::rows::Row;
 
 const CHANNELS: usize = TopupChannel::ALL.len();
+/// Tables the totals are split into.
+const SHARDS: usize = 16;
 
 /// One line's sums on one day.
 #[derive(Default)]
@@ -31,16 +34,71 @@ struct Totals {
     topups: Option<Box<[Topups; CHANNELS]>>,
 }
 
+/// A line: its token packed, or the text of another policy's value (an FPE ciphertext, say).
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Line {
+    Token(PackedToken),
+    Text(Arc<str>),
+}
+
+impl Line {
+    fn new(line: &Arc<str>) -> Self {
+        PackedToken::parse(line).map_or_else(|| Self::Text(Arc::clone(line)), Self::Token)
+    }
+
+    /// Tokens spread over every shard; other text goes to the first.
+    fn shard(&self) -> usize {
+        match self {
+            Self::Token(t) => (t.spread() >> 60) as usize % SHARDS,
+            Self::Text(_) => 0,
+        }
+    }
+}
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Token(t) => t.fmt(f),
+            Self::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+impl Ord for Line {
+    /// The order of the lines' text.
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Self::Token(a), Self::Token(b)) => a.cmp(b),
+            (Self::Text(a), Self::Text(b)) => a.cmp(b),
+            _ => self.to_string().cmp(&other.to_string()),
+        }
+    }
+}
+
+impl PartialOrd for Line {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+type Entry = ((Line, NaiveDate), Totals);
+
 /// Sums records per (line token, day).
-#[derive(Default)]
 pub struct Aggregator {
-    lines: HashMap<(Arc<str>, NaiveDate), Totals>,
+    shards: Vec<HashMap<(Line, NaiveDate), Totals>>,
+}
+
+impl Default for Aggregator {
+    fn default() -> Self {
+        Self { shards: (0..SHARDS).map(|_| HashMap::new()).collect() }
+    }
 }
 
 impl Aggregator {
     /// Adds one loaded record.
     pub fn add(&mut self, line: &Arc<str>, day: NaiveDate, r: &Row) {
-        let u = self.lines.entry((Arc::clone(line), day)).or_default();
+        let line = Line::new(line);
+        let u = self.shards[line.shard()].entry((line, day)).or_default();
         match r.kind {
             UsageKind::VoiceMo => u.voice_out_s += r.duration_s,
             UsageKind::VoiceMt => u.voice_in_s += r.duration_s,
@@ -65,44 +123,69 @@ impl Aggregator {
     }
 
     /// The totals, sorted by line and day (deterministic deliveries, and the order
-    /// [`delta`] relies on).
+    /// [`delta`] relies on). One table at a time becomes a sorted list, so the totals are
+    /// never held twice.
     pub fn finish(self) -> Aggregates {
-        let mut v: Vec<_> = self.lines.into_iter().collect();
-        v.sort_unstable_by(|a, b| (&a.0.0, a.0.1).cmp(&(&b.0.0, b.0.1)));
-        Aggregates(v)
+        Aggregates(
+            self.shards
+                .into_iter()
+                .map(|shard| {
+                    let mut v: Vec<Entry> = shard.into_iter().collect();
+                    v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                    v
+                })
+                .collect(),
+        )
     }
 }
 
-/// A file's totals, sorted by line and day.
-pub struct Aggregates(Vec<((Arc<str>, NaiveDate), Totals)>);
+/// A file's totals: sorted lists, merged in line and day order as they are read.
+pub struct Aggregates(Vec<Vec<Entry>>);
 
 impl Aggregates {
-    /// Each line and day as the consumers see it, made as it is asked for.
+    /// Each line and day as the consumers see it, in line and day order, made as it is asked for.
     pub fn iter(&self) -> impl Iterator<Item = LineUsage> + '_ {
-        self.0.iter().map(|((line, day), t)| LineUsage {
-            line: line.to_string(),
-            date: Some(*day),
-            voice_out_s: t.voice_out_s,
-            voice_in_s: t.voice_in_s,
-            sms_out: t.sms_out,
-            sms_in: t.sms_in,
-            data_up_bytes: t.data_up_bytes,
-            data_down_bytes: t.data_down_bytes,
-            vas_events: t.vas_events,
-            charges_e4: t.charges_e4,
-            topups: t
-                .topups
-                .as_deref()
-                .map(|by| {
-                    TopupChannel::ALL
-                        .iter()
-                        .zip(by)
-                        .filter(|(_, t)| t.count != 0 || t.amount_e4 != 0)
-                        .map(|(c, t)| (*c, *t))
-                        .collect()
-                })
-                .unwrap_or_default(),
+        let mut heads: Vec<std::iter::Peekable<std::slice::Iter<'_, Entry>>> =
+            self.0.iter().map(|v| v.iter().peekable()).collect();
+        std::iter::from_fn(move || {
+            let mut best: Option<(usize, &Entry)> = None;
+            for (i, h) in heads.iter_mut().enumerate() {
+                if let Some(e) = h.peek()
+                    && best.is_none_or(|(_, b)| e.0 < b.0)
+                {
+                    best = Some((i, e));
+                }
+            }
+            let (i, _) = best?;
+            heads[i].next().map(|((line, day), t)| usage(line, *day, t))
         })
+    }
+}
+
+fn usage(line: &Line, day: NaiveDate, t: &Totals) -> LineUsage {
+    LineUsage {
+        line: line.to_string(),
+        date: Some(day),
+        voice_out_s: t.voice_out_s,
+        voice_in_s: t.voice_in_s,
+        sms_out: t.sms_out,
+        sms_in: t.sms_in,
+        data_up_bytes: t.data_up_bytes,
+        data_down_bytes: t.data_down_bytes,
+        vas_events: t.vas_events,
+        charges_e4: t.charges_e4,
+        topups: t
+            .topups
+            .as_deref()
+            .map(|by| {
+                TopupChannel::ALL
+                    .iter()
+                    .zip(by)
+                    .filter(|(_, t)| t.count != 0 || t.amount_e4 != 0)
+                    .map(|(c, t)| (*c, *t))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -179,6 +262,7 @@ pub fn delta<E>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rows::Span;
 
     fn usage(line: &str, day: u32, sms_out: i64, topup: Option<(TopupChannel, i64)>) -> LineUsage {
         LineUsage {
@@ -192,6 +276,74 @@ mod tests {
 
     fn run(old: Vec<LineUsage>, new: Vec<LineUsage>) -> Vec<LineUsage> {
         delta::<()>(old.into_iter().map(Ok), new.into_iter().map(Ok)).map(Result::unwrap).collect()
+    }
+
+    fn row(kind: UsageKind, duration_s: i64, channel: Option<TopupChannel>, charge_e4: i64) -> Row {
+        Row {
+            record_id: Span::default(),
+            kind,
+            msisdn: Span::default(),
+            imsi: None,
+            imei: None,
+            other_party: None,
+            roaming: None,
+            start_us: 0,
+            hour: (NaiveDate::from_ymd_opt(2026, 11, 22).expect("date"), 0),
+            dedup_id: 0,
+            duration_s,
+            up_bytes: 0,
+            down_bytes: 0,
+            rating_group: None,
+            cell_id: None,
+            charge_e4,
+            channel,
+            partial_seq: None,
+        }
+    }
+
+    #[test]
+    fn totals_come_out_once_per_line_and_day_in_the_lines_text_order() {
+        let mut tokens: Vec<Arc<str>> = (0..300u128)
+            .map(|i| {
+                let body = sb_privacy_body(i.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834));
+                Arc::from(format!("{}_{body}", if i % 7 == 0 { "ims" } else { "msi" }))
+            })
+            .collect();
+        // Values of another policy (FPE ciphertexts) are lines too.
+        tokens.extend(["39340FPE0001", "39340FPE0000"].map(Arc::from));
+        let (d1, d2) = (NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(), NaiveDate::from_ymd_opt(2026, 11, 22).unwrap());
+        let mut agg = Aggregator::default();
+        for t in &tokens {
+            agg.add(t, d2, &row(UsageKind::VoiceMo, 60, None, 100));
+            agg.add(t, d2, &row(UsageKind::VoiceMo, 30, None, 50));
+            agg.add(t, d1, &row(UsageKind::Topup, 0, Some(TopupChannel::App), 10_000));
+        }
+        let out: Vec<LineUsage> = agg.finish().iter().collect();
+        let mut expected: Vec<(String, NaiveDate)> =
+            tokens.iter().flat_map(|t| [(t.to_string(), d1), (t.to_string(), d2)]).collect();
+        expected.sort();
+        assert_eq!(out.iter().map(|u| (u.line.clone(), u.date.unwrap())).collect::<Vec<_>>(), expected);
+        for u in &out {
+            if u.date == Some(d2) {
+                assert_eq!((u.voice_out_s, u.charges_e4, u.topups.len()), (90, 150, 0));
+            } else {
+                assert_eq!(
+                    (u.voice_out_s, u.topups[&TopupChannel::App].count, u.topups[&TopupChannel::App].amount_e4),
+                    (0, 1, 10_000)
+                );
+            }
+        }
+    }
+
+    /// A token body as the vault writes it: 128 bits in Crockford's base32.
+    fn sb_privacy_body(mut n: u128) -> String {
+        let alphabet = b"0123456789abcdefghjkmnpqrstvwxyz";
+        let mut body = [0u8; 26];
+        for c in body.iter_mut().rev() {
+            *c = alphabet[(n & 31) as usize];
+            n >>= 5;
+        }
+        String::from_utf8(body.to_vec()).unwrap()
     }
 
     #[test]

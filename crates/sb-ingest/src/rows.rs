@@ -18,7 +18,7 @@ use crate::pipeline::LoadFailure;
 use crate::record::{Record, RowError, RowParser};
 
 /// Where a text field is in its batch's text.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Span {
     start: u32,
     end: u32,

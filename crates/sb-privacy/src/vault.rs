@@ -155,7 +155,16 @@ impl Vault {
         let mut index: HashMap<u128, usize, sb_core::hash::BuildIdentity> = HashMap::default();
         let keys: Vec<u128> =
             items.iter().map(|(value, subject)| self.cache.key(kind, subject.scope(kind), value)).collect();
-        let cached = self.cache.get_many(&keys);
+        let mut cached = self.cache.get_many(&keys);
+        if kind == PiiKind::OtherParty {
+            // A customer's number has its line's token, cached once under the line's key.
+            let lines: Vec<u128> = items.iter().map(|(value, _)| self.cache.key(PiiKind::Msisdn, "", value)).collect();
+            for (hit, line) in cached.iter_mut().zip(self.cache.get_many(&lines)) {
+                if line.is_some() {
+                    *hit = line;
+                }
+            }
+        }
         for (i, ((value, subject), (cache_key, hit))) in items.iter().zip(keys.into_iter().zip(cached)).enumerate() {
             if let Some(t) = hit {
                 out[i] = Some(t);
@@ -173,11 +182,13 @@ impl Vault {
             self.resolve(kind, &mut misses).await?;
         }
         for m in misses {
-            let (token, subject) = m.found.expect("resolve fills every miss");
+            let (token, _) = m.found.expect("resolve fills every miss");
             // Month-block tokens are cheaper to make again than to hold: keeping millions of
             // one-off numbers would push the lines' tokens out of the cache.
             if !m.computed {
-                self.cache.insert(m.cache_key, Arc::clone(&token), subject);
+                let line = kind == PiiKind::OtherParty && token.starts_with(PiiKind::Msisdn.token_prefix());
+                let key = if line { self.cache.key(PiiKind::Msisdn, "", m.value) } else { m.cache_key };
+                self.cache.insert(key, &token);
             }
             for s in m.slots {
                 out[s] = Some(Arc::clone(&token));
@@ -602,7 +613,15 @@ impl Vault {
 
     /// Forgets cached tokens and keys of destroyed subjects.
     pub(crate) fn forget(&self, subjects: &[i64]) {
-        self.cache.forget_subjects(subjects);
+        if subjects.is_empty() {
+            return;
+        }
+        self.cache.clear();
+        self.forget_keys(subjects);
+    }
+
+    /// Forgets the cached keys of destroyed subjects.
+    fn forget_keys(&self, subjects: &[i64]) {
         self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, c| !subjects.contains(&c.sid()));
         let mut keys = self.subject_keys.lock().unwrap_or_else(|p| p.into_inner());
         for s in subjects {
@@ -650,7 +669,7 @@ impl Vault {
         }
         let mut tx = self.db.begin_write().await?;
         let mut customers: HashMap<&str, (i64, Key)> = HashMap::new();
-        let mut moved: Vec<(&Found, &str, i64)> = Vec::new();
+        let mut moved = 0u64;
         for (f, value, customer) in &moves {
             let (customer_sid, key) = match customers.get(customer) {
                 Some(c) => c.clone(),
@@ -673,9 +692,7 @@ impl Vault {
                     .await
                     .map_err(StoreError::from)?
                     .rows_affected();
-            if updated > 0 {
-                moved.push((f, value, customer_sid));
-            }
+            moved += updated;
         }
         let emptied: Vec<i64> = provisional.iter().copied().collect();
         for sid in &emptied {
@@ -687,11 +704,9 @@ impl Vault {
                 .map_err(StoreError::from)?;
         }
         tx.commit().await.map_err(StoreError::from)?;
-        self.forget(&emptied);
-        for (f, value, sid) in &moved {
-            self.cache.insert(self.cache.key(kind, "", value), Arc::clone(&f.token), *sid);
-        }
-        Ok(moved.len() as u64)
+        // The moved values keep their tokens: cached tokens stay right.
+        self.forget_keys(&emptied);
+        Ok(moved)
     }
 
     /// [`Vault::protect`] for many values of one kind, each with its subject: tokens in one
