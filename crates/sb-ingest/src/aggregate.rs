@@ -46,12 +46,16 @@ impl Line {
         PackedToken::parse(line).map_or_else(|| Self::Text(Arc::clone(line)), Self::Token)
     }
 
-    /// Tokens spread over every shard; other text goes to the first.
+    /// The table of a line: any spreads the lines evenly (the order comes from sorting).
     fn shard(&self) -> usize {
-        match self {
-            Self::Token(t) => (t.spread() >> 60) as usize % SHARDS,
-            Self::Text(_) => 0,
-        }
+        let spread = match self {
+            Self::Token(t) => t.spread(),
+            Self::Text(t) => std::hash::BuildHasher::hash_one(
+                &std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default(),
+                t,
+            ),
+        };
+        (spread >> 60) as usize % SHARDS
     }
 }
 

@@ -56,8 +56,8 @@ pub(crate) struct TokenCache {
 impl TokenCache {
     /// A cache holding at most `capacity` entries (at most about 40 bytes each when full).
     pub fn new(capacity: usize) -> Self {
-        let per_table = (capacity / 2).clamp(1, TABLE_ENTRIES);
-        let shards = (capacity / (2 * per_table)).max(1);
+        let shards = capacity.div_ceil(2 * TABLE_ENTRIES).max(1);
+        let per_table = (capacity / (2 * shards)).max(1);
         let mut k = [0u8; 16];
         crate::crypto::random_bytes(&mut k);
         Self {
@@ -87,20 +87,24 @@ impl TokenCache {
     /// The tokens of `keys` held now, taking each shard's lock once for all of them. A hit in
     /// the older table moves to the newer.
     pub fn get_many(&self, keys: &[u128]) -> Vec<Option<Arc<str>>> {
-        // Shards are always locked in index order, one at a time elsewhere: no deadlock.
-        let mut shards: Vec<_> = self.shards.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner())).collect();
-        keys.iter()
-            .map(|&key| {
-                let s = &mut shards[self.shard_of(key)];
-                let k = Key(key.to_le_bytes());
-                if let Some(t) = s.current.get(&k) {
-                    return Some(Arc::from(t.to_string()));
-                }
-                let t = s.previous.remove(&k)?;
-                Self::insert_into(s, self.per_table, k, t);
-                Some(Arc::from(t.to_string()))
-            })
-            .collect()
+        let packed: Vec<Option<PackedToken>> = {
+            // Shards are always locked in index order, one at a time elsewhere: no deadlock.
+            let mut shards: Vec<_> = self.shards.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner())).collect();
+            keys.iter()
+                .map(|&key| {
+                    let s = &mut shards[self.shard_of(key)];
+                    let k = Key(key.to_le_bytes());
+                    if let Some(t) = s.current.get(&k) {
+                        return Some(*t);
+                    }
+                    let t = s.previous.remove(&k)?;
+                    Self::insert_into(s, self.per_table, k, t);
+                    Some(t)
+                })
+                .collect()
+        };
+        // The texts are written with no lock held.
+        packed.into_iter().map(|t| t.map(|t| Arc::from(t.to_string()))).collect()
     }
 
     /// Remembers `token` for `key`; a token not of the form `<prefix>_<body>` is not kept.
@@ -170,8 +174,8 @@ mod tests {
     #[test]
     fn large_caches_are_split_into_fixed_tables_and_hold_what_they_promise() {
         let c = TokenCache::new(1_000_000);
-        assert_eq!(c.per_table, TABLE_ENTRIES);
-        assert_eq!(c.shards.len(), 1_000_000 / (2 * TABLE_ENTRIES));
+        assert_eq!(c.shards.len(), 1_000_000usize.div_ceil(2 * TABLE_ENTRIES));
+        assert!(c.per_table <= TABLE_ENTRIES && c.shards.len() * c.per_table * 2 > 990_000);
         let keys: Vec<u128> = (0..400_000u32).map(|i| c.key(PiiKind::Imsi, "", &i.to_string())).collect();
         for (i, k) in keys.iter().enumerate() {
             c.insert(*k, &some_token(PiiKind::Imsi, i as u128));
@@ -180,6 +184,12 @@ mod tests {
         // Fewer entries than half the capacity, spread over the shards: every one is still held.
         let hits = c.get_many(&keys).iter().filter(|t| t.is_some()).count();
         assert_eq!(hits, keys.len());
+        // More new keys than the capacity: the older entries go, a table at a time.
+        for i in 0..1_200_000u32 {
+            c.insert(c.key(PiiKind::Imsi, "new", &i.to_string()), &some_token(PiiKind::Imsi, i.into()));
+        }
+        assert!(c.len() <= 1_000_000, "{}", c.len());
+        assert!(c.get_many(&keys).iter().all(Option::is_none));
     }
 
     #[test]
@@ -195,6 +205,21 @@ mod tests {
             c.insert(k, odd);
             assert!(c.get_many(&[k])[0].is_none(), "{odd}");
         }
+    }
+
+    #[test]
+    fn a_hit_in_the_older_table_keeps_the_entry_through_the_next_rotation() {
+        let c = TokenCache::new(4);
+        assert_eq!((c.shards.len(), c.per_table), (1, 2));
+        let k: Vec<u128> = (0..4).map(|i| c.key(PiiKind::Msisdn, "", &i.to_string())).collect();
+        let t: Vec<String> = (0..4).map(|i| some_token(PiiKind::Msisdn, i)).collect();
+        c.insert(k[0], &t[0]);
+        c.insert(k[1], &t[1]);
+        c.insert(k[2], &t[2]); // 0 and 1 are the older table now
+        assert_eq!(c.get_many(&[k[0]])[0].as_deref(), Some(t[0].as_str())); // 0 moves to the newer
+        c.insert(k[3], &t[3]); // the newer table (2, 0) is full: it becomes the older, 1 goes
+        let held = c.get_many(&k);
+        assert!(held[0].is_some() && held[1].is_none() && held[2].is_some() && held[3].is_some());
     }
 
     #[test]

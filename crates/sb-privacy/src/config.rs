@@ -32,8 +32,9 @@ pub struct PrivacyConfig {
     /// Months after which other-party tokens of non-customers are destroyed.
     pub other_party_retention_months: u32,
     /// Values whose tokens are kept in memory for the ingestion hot path (about 40 bytes each
-    /// when full; memory grows with use). Size it above the lines' MSISDNs, IMSIs and IMEIs
-    /// (three per line), or hourly loads look tokens up again in the vault.
+    /// when full; memory grows with use). Size it to about twice the lines' MSISDNs, IMSIs and
+    /// IMEIs (three per line: the older half is dropped as the newer fills), or hourly loads
+    /// look tokens up again in the vault.
     pub cache_capacity: usize,
     /// age recipients (`age1…`) that files holding personal data are encrypted to. Unset:
     /// the public key of `files_identity`.

@@ -306,6 +306,14 @@ async fn a_customer_called_by_another_keeps_their_line_token() {
         .await
         .unwrap();
     assert_eq!(as_other, line);
+    // Found under the line's own cache entry: no second entry for the same token.
+    let cached = f.vault.cached_tokens();
+    let again = f
+        .vault
+        .tokenize(PiiKind::OtherParty, "393401234567", &Subject::OtherParty { month: "2026-12".into() })
+        .await
+        .unwrap();
+    assert_eq!((again, f.vault.cached_tokens()), (line, cached));
 }
 
 #[tokio::test]
