@@ -244,7 +244,7 @@ pub async fn load(
         drop(rows);
 
         // Sums, Arrow and Parquet happen on the writing thread, while the next batch is protected.
-        parts.write(Protected { ids, keep, lines, imsis, imeis, others, cells, ..Protected::new(batch) }).await?;
+        parts.write(Protected { batch, ids, keep, lines, imsis, imeis, others, cells }).await?;
     }
 
     let (staged, aggregates) = parts.finish().await?;
@@ -297,21 +297,6 @@ struct Protected {
     imeis: Vec<Option<Arc<str>>>,
     others: Vec<Option<Arc<str>>>,
     cells: Vec<Option<Arc<str>>>,
-}
-
-impl Protected {
-    fn new(batch: Batch) -> Self {
-        Self {
-            batch,
-            ids: HashMap::new(),
-            keep: Vec::new(),
-            lines: Vec::new(),
-            imsis: Vec::new(),
-            imeis: Vec::new(),
-            others: Vec::new(),
-            cells: Vec::new(),
-        }
-    }
 }
 
 /// Which part a batch goes to.

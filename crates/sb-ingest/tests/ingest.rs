@@ -68,6 +68,13 @@ impl Fixture {
     }
 }
 
+/// One generated hourly file without faults, under the fixture's `operator` folder.
+async fn one_hour(f: &Fixture, seed: u64) -> PathBuf {
+    let op = f.test.dir().join("operator");
+    generate(&op, seed, 1, false).await;
+    std::fs::read_dir(op.join("mediation")).unwrap().next().unwrap().unwrap().path()
+}
+
 async fn generate(dir: &Path, seed: u64, hours: u32, faults: bool) -> sb_sim::Manifest {
     let mut cfg = GenerateConfig::new(seed, dir);
     cfg.customers = 60;
@@ -171,9 +178,7 @@ async fn nothing_personal_reaches_the_lake_the_journal_the_quarantine_or_the_log
 #[tokio::test]
 async fn the_same_file_under_another_name_is_a_duplicate_and_loads_nothing() {
     let f = Fixture::new().await;
-    let op = f.test.dir().join("operator");
-    generate(&op, 3, 1, false).await;
-    let file = std::fs::read_dir(op.join("mediation")).unwrap().next().unwrap().unwrap().path();
+    let file = one_hour(&f, 3).await;
     let ingestor = f.ingestor(&[]);
     let first = ingestor.ingest_file(&file, "reference", "manual").await.unwrap();
     assert_eq!(first.state, FileState::Committed);
@@ -289,9 +294,7 @@ fn truncated_gzip() -> Vec<u8> {
 #[tokio::test]
 async fn a_replay_replaces_the_files_rows_and_consumers_are_not_counted_twice() {
     let f = Fixture::new().await;
-    let op = f.test.dir().join("operator");
-    generate(&op, 5, 1, false).await;
-    let file = std::fs::read_dir(op.join("mediation")).unwrap().next().unwrap().unwrap().path();
+    let file = one_hour(&f, 5).await;
     let ingestor = f.ingestor(&[]);
     let first = ingestor.ingest_file(&file, "reference", "manual").await.unwrap();
     let count = sql(&ingestor, "SELECT COUNT(*) AS n FROM usage").await;
@@ -312,9 +315,7 @@ async fn a_replay_replaces_the_files_rows_and_consumers_are_not_counted_twice() 
 #[tokio::test]
 async fn a_files_totals_reach_consumers_in_batches_each_once_and_a_replay_sends_the_difference() {
     let f = Fixture::new().await;
-    let op = f.test.dir().join("operator");
-    generate(&op, 6, 1, false).await;
-    let file = std::fs::read_dir(op.join("mediation")).unwrap().next().unwrap().unwrap().path();
+    let file = one_hour(&f, 6).await;
     let config = IngestConfig { delivery_lines: 7, ..IngestConfig::default() };
     let ingestor = f.ingestor_with(&[], config);
     let first = ingestor.ingest_file(&file, "reference", "manual").await.unwrap();

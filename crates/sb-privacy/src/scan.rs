@@ -114,18 +114,23 @@ impl Scanner {
             report.files += 1;
             if path.extension().is_some_and(|e| e == "parquet") {
                 self.scan_parquet(&path, &mut report)?;
-            } else if is_age(&path)? {
-                report.encrypted += 1;
-            } else if path.extension().is_some_and(|e| e == "zst") {
-                let file = std::fs::File::open(&path)
-                    .map_err(|e| PrivacyError::Io(format!("cannot open {}: {e}", path.display())))?;
-                let z = zstd::Decoder::new(file)
-                    .map_err(|e| PrivacyError::Io(format!("cannot read {}: {e}", path.display())))?;
-                self.scan_text(&path, z, &mut report)?;
             } else {
                 let file = std::fs::File::open(&path)
                     .map_err(|e| PrivacyError::Io(format!("cannot open {}: {e}", path.display())))?;
-                self.scan_text(&path, file, &mut report)?;
+                let (head, rest) = read_head(&path, file)?;
+                if head == AGE_HEADER {
+                    report.encrypted += 1;
+                    continue;
+                }
+                // The bytes read to tell are scanned too.
+                let input = std::io::Cursor::new(head).chain(rest);
+                if path.extension().is_some_and(|e| e == "zst") {
+                    let z = zstd::Decoder::new(input)
+                        .map_err(|e| PrivacyError::Io(format!("cannot read {}: {e}", path.display())))?;
+                    self.scan_text(&path, z, &mut report)?;
+                } else {
+                    self.scan_text(&path, input, &mut report)?;
+                }
             }
         }
         Ok(report)
@@ -183,21 +188,17 @@ impl Scanner {
     }
 }
 
-/// Whether a file is age-encrypted: it starts with age's header line.
-fn is_age(path: &Path) -> Result<bool, PrivacyError> {
-    const HEADER: &[u8] = b"age-encryption.org/v1\n";
-    let mut start = [0u8; HEADER.len()];
-    let mut file =
-        std::fs::File::open(path).map_err(|e| PrivacyError::Io(format!("cannot open {}: {e}", path.display())))?;
-    let mut got = 0;
-    while got < start.len() {
-        match file.read(&mut start[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) => return Err(PrivacyError::Io(format!("cannot read {}: {e}", path.display()))),
-        }
-    }
-    Ok(got == HEADER.len() && start == HEADER)
+/// The first line of every age-encrypted file.
+const AGE_HEADER: &[u8] = b"age-encryption.org/v1\n";
+
+/// A file's first bytes (as many as [`AGE_HEADER`] has, fewer if the file is shorter) and the rest.
+fn read_head(path: &Path, mut file: std::fs::File) -> Result<(Vec<u8>, std::fs::File), PrivacyError> {
+    let mut head = Vec::with_capacity(AGE_HEADER.len());
+    (&mut file)
+        .take(AGE_HEADER.len() as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| PrivacyError::Io(format!("cannot read {}: {e}", path.display())))?;
+    Ok((head, file))
 }
 
 #[cfg(test)]
