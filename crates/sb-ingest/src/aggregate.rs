@@ -7,12 +7,17 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry as MapEntry;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
 use sb_core::{LineUsage, TopupChannel, Topups, UsageKind};
 use sb_privacy::PackedToken;
 
+use crate::IngestError;
 use crate::rows::Row;
 
 const CHANNELS: usize = TopupChannel::ALL.len();
@@ -87,22 +92,40 @@ impl PartialOrd for Line {
 
 type Entry = ((Line, NaiveDate), Totals);
 
-/// Sums records per (line token, day).
+/// Line-days held in memory by default before they go to a run on disk.
+pub const DEFAULT_MEMORY_LINES: usize = 200_000;
+
+/// Sums records per (line token, day). At most `max_lines` line-days are held in memory: when
+/// they are reached, they are written, sorted, to a run in an unnamed temporary file (gone
+/// when closed, even after a crash), and [`Aggregates::into_lines`] merges the runs.
 pub struct Aggregator {
     shards: Vec<HashMap<(Line, NaiveDate), Totals>>,
+    held: usize,
+    max_lines: usize,
+    spill_dir: PathBuf,
+    runs: Vec<File>,
 }
 
-impl Default for Aggregator {
-    fn default() -> Self {
-        Self { shards: (0..SHARDS).map(|_| HashMap::new()).collect() }
-    }
+fn tables() -> Vec<HashMap<(Line, NaiveDate), Totals>> {
+    (0..SHARDS).map(|_| HashMap::new()).collect()
 }
 
 impl Aggregator {
+    /// Holds at most `max_lines` line-days in memory; runs beyond go to `spill_dir`.
+    pub fn new(max_lines: usize, spill_dir: PathBuf) -> Self {
+        Self { shards: tables(), held: 0, max_lines: max_lines.max(1), spill_dir, runs: Vec::new() }
+    }
+
     /// Adds one loaded record.
     pub fn add(&mut self, line: &Arc<str>, day: NaiveDate, r: &Row) {
         let line = Line::new(line);
-        let u = self.shards[line.shard()].entry((line, day)).or_default();
+        let u = match self.shards[line.shard()].entry((line, day)) {
+            MapEntry::Occupied(e) => e.into_mut(),
+            MapEntry::Vacant(e) => {
+                self.held += 1;
+                e.insert(Totals::default())
+            }
+        };
         match r.kind {
             UsageKind::VoiceMo => u.voice_out_s += r.duration_s,
             UsageKind::VoiceMt => u.voice_in_s += r.duration_s,
@@ -126,44 +149,142 @@ impl Aggregator {
         u.charges_e4 += r.charge_e4;
     }
 
+    /// Writes the line-days held to a run on disk once they reach the budget (between batches).
+    pub fn spill_if_full(&mut self) -> Result<(), IngestError> {
+        if self.held < self.max_lines {
+            return Ok(());
+        }
+        let sorted = sort(std::mem::replace(&mut self.shards, tables()));
+        self.held = 0;
+        let failed = |e: std::io::Error| {
+            IngestError::Io(format!("cannot write per-line totals to {}: {e}", self.spill_dir.display()))
+        };
+        std::fs::create_dir_all(&self.spill_dir).map_err(failed)?;
+        let file = tempfile::tempfile_in(&self.spill_dir).map_err(failed)?;
+        let mut z = zstd::Encoder::new(BufWriter::with_capacity(1 << 16, file), 1).map_err(failed)?;
+        for u in merge_memory(sorted) {
+            serde_json::to_writer(&mut z, &u).map_err(|e| failed(e.into()))?;
+            z.write_all(b"\n").map_err(failed)?;
+        }
+        let mut file = z.finish().map_err(failed)?.into_inner().map_err(|e| failed(e.into_error()))?;
+        file.seek(SeekFrom::Start(0)).map_err(failed)?;
+        self.runs.push(file);
+        Ok(())
+    }
+
     /// The totals, sorted by line and day (deterministic deliveries, and the order
     /// [`delta`] relies on). One table at a time becomes a sorted list, so the totals are
     /// never held twice.
     pub fn finish(self) -> Aggregates {
-        Aggregates(
-            self.shards
-                .into_iter()
-                .map(|shard| {
-                    let mut v: Vec<Entry> = shard.into_iter().collect();
-                    v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                    v
-                })
-                .collect(),
-        )
+        Aggregates { memory: sort(self.shards), runs: self.runs }
     }
 }
 
-/// A file's totals: sorted lists, merged in line and day order as they are read.
-pub struct Aggregates(Vec<Vec<Entry>>);
+/// Each table as a list sorted by line and day, one table at a time.
+fn sort(shards: Vec<HashMap<(Line, NaiveDate), Totals>>) -> Vec<Vec<Entry>> {
+    shards
+        .into_iter()
+        .map(|shard| {
+            let mut v: Vec<Entry> = shard.into_iter().collect();
+            v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            v
+        })
+        .collect()
+}
+
+/// The sorted tables merged in line and day order (a line-day is in one table only), each
+/// made a [`LineUsage`] as it is asked for.
+fn merge_memory(tables: Vec<Vec<Entry>>) -> impl Iterator<Item = LineUsage> {
+    let mut heads: Vec<std::iter::Peekable<std::vec::IntoIter<Entry>>> =
+        tables.into_iter().map(|v| v.into_iter().peekable()).collect();
+    std::iter::from_fn(move || {
+        let mut best: Option<(usize, &Entry)> = None;
+        for (i, h) in heads.iter_mut().enumerate() {
+            if let Some(e) = h.peek()
+                && best.is_none_or(|(_, b)| e.0 < b.0)
+            {
+                best = Some((i, e));
+            }
+        }
+        let (i, _) = best?;
+        heads[i].next().map(|((line, day), t)| usage(&line, day, &t))
+    })
+}
+
+/// A file's totals: the last line-days in memory as sorted lists, the earlier ones in sorted
+/// runs on disk.
+pub struct Aggregates {
+    memory: Vec<Vec<Entry>>,
+    runs: Vec<File>,
+}
+
+type Lines = Box<dyn Iterator<Item = Result<LineUsage, IngestError>> + Send>;
 
 impl Aggregates {
-    /// Each line and day as the consumers see it, in line and day order, made as it is asked for.
-    pub fn iter(&self) -> impl Iterator<Item = LineUsage> + '_ {
-        let mut heads: Vec<std::iter::Peekable<std::slice::Iter<'_, Entry>>> =
-            self.0.iter().map(|v| v.iter().peekable()).collect();
+    /// Runs written to disk (the totals outgrew `ingest.aggregate_memory_lines`).
+    pub fn runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Each line and day as the consumers see it, in line and day order, made as it is asked
+    /// for: the lists in memory and the runs merged, a line-day found in several summed.
+    pub fn into_lines(self) -> impl Iterator<Item = Result<LineUsage, IngestError>> + Send {
+        let mut sources: Vec<std::iter::Peekable<Lines>> = Vec::with_capacity(self.runs.len() + 1);
+        sources.push((Box::new(merge_memory(self.memory).map(Ok)) as Lines).peekable());
+        for (n, file) in self.runs.into_iter().enumerate() {
+            sources.push((Box::new(read_run(n, file)) as Lines).peekable());
+        }
         std::iter::from_fn(move || {
-            let mut best: Option<(usize, &Entry)> = None;
-            for (i, h) in heads.iter_mut().enumerate() {
-                if let Some(e) = h.peek()
-                    && best.is_none_or(|(_, b)| e.0 < b.0)
-                {
-                    best = Some((i, e));
+            let mut best: Option<(usize, (String, Option<NaiveDate>))> = None;
+            for (i, s) in sources.iter_mut().enumerate() {
+                match s.peek() {
+                    None => {}
+                    Some(Err(_)) => return s.next(),
+                    Some(Ok(u)) if best.as_ref().is_none_or(|(_, (line, date))| key(u) < (line.as_str(), *date)) => {
+                        best = Some((i, (u.line.clone(), u.date)));
+                    }
+                    Some(Ok(_)) => {}
                 }
             }
-            let (i, _) = best?;
-            heads[i].next().map(|((line, day), t)| usage(line, *day, t))
+            let mut out = match sources[best?.0].next()? {
+                Ok(u) => u,
+                Err(e) => return Some(Err(e)),
+            };
+            // A line-day is at most once in each source.
+            for s in &mut sources {
+                if let Some(Ok(u)) = s.next_if(|n| matches!(n, Ok(u) if key(u) == key(&out))) {
+                    combine(&mut out, &u, 1);
+                }
+            }
+            Some(Ok(out))
         })
     }
+}
+
+/// The line-days of a run, in the order written.
+fn read_run(n: usize, file: File) -> Lines {
+    let failed =
+        move |e: &dyn std::fmt::Display| IngestError::Io(format!("per-line totals run {n} is unreadable: {e}"));
+    let mut reader = match zstd::Decoder::new(file) {
+        Ok(z) => Some(BufReader::with_capacity(1 << 16, z)),
+        Err(e) => return Box::new(std::iter::once(Err(failed(&e)))),
+    };
+    let mut text = String::new();
+    Box::new(std::iter::from_fn(move || {
+        let r = reader.as_mut()?;
+        text.clear();
+        match r.read_line(&mut text) {
+            Ok(0) => {
+                reader = None;
+                None
+            }
+            Ok(_) => Some(serde_json::from_str(&text).map_err(|e| failed(&e))),
+            Err(e) => {
+                reader = None;
+                Some(Err(failed(&e)))
+            }
+        }
+    })) as Lines
 }
 
 fn usage(line: &Line, day: NaiveDate, t: &Totals) -> LineUsage {
@@ -209,20 +330,25 @@ fn is_zero(u: &LineUsage) -> bool {
         && u.topups.values().all(|t| t.count == 0 && t.amount_e4 == 0)
 }
 
-fn subtract(mut e: LineUsage, o: &LineUsage) -> LineUsage {
-    e.voice_out_s -= o.voice_out_s;
-    e.voice_in_s -= o.voice_in_s;
-    e.sms_out -= o.sms_out;
-    e.sms_in -= o.sms_in;
-    e.data_up_bytes -= o.data_up_bytes;
-    e.data_down_bytes -= o.data_down_bytes;
-    e.vas_events -= o.vas_events;
-    e.charges_e4 -= o.charges_e4;
+/// Adds `sign` × `o` to `e`.
+fn combine(e: &mut LineUsage, o: &LineUsage, sign: i64) {
+    e.voice_out_s += sign * o.voice_out_s;
+    e.voice_in_s += sign * o.voice_in_s;
+    e.sms_out += sign * o.sms_out;
+    e.sms_in += sign * o.sms_in;
+    e.data_up_bytes += sign * o.data_up_bytes;
+    e.data_down_bytes += sign * o.data_down_bytes;
+    e.vas_events += sign * o.vas_events;
+    e.charges_e4 += sign * o.charges_e4;
     for (ch, t) in &o.topups {
         let x = e.topups.entry(*ch).or_default();
-        x.count -= t.count;
-        x.amount_e4 -= t.amount_e4;
+        x.count += sign * t.count;
+        x.amount_e4 += sign * t.amount_e4;
     }
+}
+
+fn subtract(mut e: LineUsage, o: &LineUsage) -> LineUsage {
+    combine(&mut e, o, -1);
     e
 }
 
@@ -305,6 +431,24 @@ mod tests {
         }
     }
 
+    /// Loads the same records with `max_lines` line-days in memory; what comes out.
+    fn totals(tokens: &[Arc<str>], max_lines: usize, spill_dir: &std::path::Path) -> (usize, Vec<LineUsage>) {
+        let (d1, d2) = (NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(), NaiveDate::from_ymd_opt(2026, 11, 22).unwrap());
+        let mut agg = Aggregator::new(max_lines, spill_dir.to_path_buf());
+        // Two rounds over the lines: with a small budget a line-day is in several runs.
+        for round in 0..2 {
+            for t in tokens {
+                agg.add(t, d2, &row(UsageKind::VoiceMo, 60 - 30 * round, None, 100 - 50 * round));
+                if round == 0 {
+                    agg.add(t, d1, &row(UsageKind::Topup, 0, Some(TopupChannel::App), 10_000));
+                }
+                agg.spill_if_full().unwrap();
+            }
+        }
+        let agg = agg.finish();
+        (agg.runs(), agg.into_lines().map(Result::unwrap).collect())
+    }
+
     #[test]
     fn totals_come_out_once_per_line_and_day_in_the_lines_text_order() {
         let mut tokens: Vec<Arc<str>> = (0..300u128)
@@ -316,13 +460,9 @@ mod tests {
         // Values of another policy (FPE ciphertexts) are lines too.
         tokens.extend(["39340FPE0001", "39340FPE0000"].map(Arc::from));
         let (d1, d2) = (NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(), NaiveDate::from_ymd_opt(2026, 11, 22).unwrap());
-        let mut agg = Aggregator::default();
-        for t in &tokens {
-            agg.add(t, d2, &row(UsageKind::VoiceMo, 60, None, 100));
-            agg.add(t, d2, &row(UsageKind::VoiceMo, 30, None, 50));
-            agg.add(t, d1, &row(UsageKind::Topup, 0, Some(TopupChannel::App), 10_000));
-        }
-        let out: Vec<LineUsage> = agg.finish().iter().collect();
+        let dir = tempfile::tempdir().unwrap();
+        let (runs, out) = totals(&tokens, usize::MAX, dir.path());
+        assert_eq!(runs, 0);
         let mut expected: Vec<(String, NaiveDate)> =
             tokens.iter().flat_map(|t| [(t.to_string(), d1), (t.to_string(), d2)]).collect();
         expected.sort();
@@ -337,6 +477,23 @@ mod tests {
                 );
             }
         }
+        // Beyond the memory budget the totals go to runs on disk and come back merged and
+        // summed, the same as when they were all held; the runs leave nothing behind.
+        let (runs, spilled) = totals(&tokens, 97, dir.path());
+        assert!(runs >= 6, "{runs} runs");
+        assert_eq!(spilled, out);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_damaged_run_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut run = tempfile::tempfile_in(dir.path()).unwrap();
+        run.write_all(b"not zstd").unwrap();
+        run.seek(SeekFrom::Start(0)).unwrap();
+        let agg = Aggregates { memory: Vec::new(), runs: vec![run] };
+        let err = agg.into_lines().next().unwrap().unwrap_err().to_string();
+        assert!(err.contains("per-line totals run 0 is unreadable"), "{err}");
     }
 
     /// A token body as the vault writes it: 128 bits in Crockford's base32.

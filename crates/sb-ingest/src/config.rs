@@ -23,6 +23,14 @@ pub struct IngestConfig {
     pub dedup_memory_ids: usize,
     /// Rows per batch through validation, protection and Parquet (bounds memory).
     pub batch_rows: usize,
+    /// Record ids of the file being loaded held in memory at most (about 12 bytes each); beyond
+    /// them the ids go, sorted, to unnamed temporary files under `DATA/ingest/tmp`, and memory
+    /// keeps about 2 bytes an id to find them. Bounds memory for files of any size.
+    pub pending_memory_ids: usize,
+    /// Per-line daily totals of the file being loaded held in memory at most (about 100–250
+    /// bytes each); beyond them they go, sorted, to unnamed temporary files under
+    /// `DATA/ingest/tmp` and are merged when the file's outbox is written.
+    pub aggregate_memory_lines: usize,
     /// Line-days per delivery to a consumer: a file's per-line totals go to each consumer in
     /// batches of at most this many (one transaction of the consumer's each), read from the
     /// commit's outbox as they go, so memory does not grow with the operator's size.
@@ -44,6 +52,8 @@ impl Default for IngestConfig {
             dedup_window_days: 7,
             dedup_memory_ids: crate::dedup::DEFAULT_MAX_IDS,
             batch_rows: 65_536,
+            pending_memory_ids: crate::dedup::DEFAULT_PENDING_IDS,
+            aggregate_memory_lines: crate::aggregate::DEFAULT_MEMORY_LINES,
             delivery_lines: 50_000,
             alert_webhook: None,
             sources: BTreeMap::new(),

@@ -13,6 +13,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hasher;
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{Date32Array, Int32Array, UInt64Array};
@@ -167,21 +169,199 @@ impl Slots {
     }
 }
 
+/// Ids of the file being loaded held in memory by default (about 12 bytes each) before they
+/// go to a run on disk.
+pub const DEFAULT_PENDING_IDS: usize = 4_000_000;
+
 /// The ids a file adds to the window, per event hour (they join it when the file commits).
-#[derive(Default)]
+///
+/// At most `max_ids` are held in memory. Beyond that they are written, sorted, to a run in an
+/// unnamed temporary file (gone when closed, even after a crash); memory keeps a blocked Bloom
+/// filter (2 bytes an id) and every 256th id of each run, so a later id is checked against a
+/// run with one cache line, and read from disk (one 4 KiB block) only when the filter says it
+/// may be there — about once in a thousand.
 pub struct Pending {
     hours: HashMap<Hour, IdSet>,
+    held: usize,
+    max_ids: usize,
+    spill_dir: PathBuf,
+    runs: Vec<Run>,
+    /// Hours with ids in runs: the window reads them again from the lake after the commit.
+    spilled: HashSet<Hour>,
+    newest: Option<NaiveDate>,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Self::new(usize::MAX, std::env::temp_dir())
+    }
 }
 
 impl Pending {
+    /// Holds at most `max_ids` ids in memory; runs beyond go to `spill_dir`.
+    pub fn new(max_ids: usize, spill_dir: PathBuf) -> Self {
+        Self {
+            hours: HashMap::new(),
+            held: 0,
+            max_ids: max_ids.max(1),
+            spill_dir,
+            runs: Vec::new(),
+            spilled: HashSet::new(),
+            newest: None,
+        }
+    }
+
     /// Adds `id` of a record of `hour`; false when the file had it already.
-    pub fn insert(&mut self, hour: Hour, id: u128) -> bool {
-        self.hours.entry(hour).or_default().insert(id)
+    pub fn insert(&mut self, hour: Hour, id: u128) -> Result<bool, IngestError> {
+        if !self.runs.is_empty() && self.spilled.contains(&hour) {
+            let key = run_key(hour, id);
+            for run in &self.runs {
+                if run.contains(key)? {
+                    return Ok(false);
+                }
+            }
+        }
+        if !self.hours.entry(hour).or_default().insert(id) {
+            return Ok(false);
+        }
+        self.held += 1;
+        self.newest = self.newest.max(Some(hour.0));
+        Ok(true)
     }
 
     /// The latest event day of the file's records.
     pub fn newest_day(&self) -> Option<NaiveDate> {
-        self.hours.keys().map(|(day, _)| *day).max()
+        self.newest
+    }
+
+    /// Runs written to disk so far.
+    pub fn runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Writes the ids held to a run on disk once they reach the budget (between batches).
+    pub fn spill_if_full(&mut self) -> Result<(), IngestError> {
+        if self.held < self.max_ids {
+            return Ok(());
+        }
+        let failed = |e: std::io::Error| {
+            IngestError::Io(format!("cannot write record ids to {}: {e}", self.spill_dir.display()))
+        };
+        std::fs::create_dir_all(&self.spill_dir).map_err(failed)?;
+        let file = tempfile::tempfile_in(&self.spill_dir).map_err(failed)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+        let mut bloom = Bloom::new(self.held);
+        let mut fences = Vec::with_capacity(self.held / FENCE + 1);
+        let mut written = 0usize;
+        let mut hours: Vec<(Hour, IdSet)> = std::mem::take(&mut self.hours).into_iter().collect();
+        hours.sort_unstable_by_key(|(h, _)| *h);
+        let mut values: Vec<u64> = Vec::new();
+        for (hour, set) in hours {
+            self.spilled.insert(hour);
+            // The shards hold ids by their top bits, so each sorted shard follows the one before.
+            for (s, slots) in set.shards.into_vec().into_iter().enumerate() {
+                values.clear();
+                values.extend(slots.values());
+                values.sort_unstable();
+                for v in &values {
+                    let key = run_key(hour, ((s as u128) << (128 - SHARD_BITS)) | u128::from(*v));
+                    if written.is_multiple_of(FENCE) {
+                        fences.push(key);
+                    }
+                    bloom.insert(key);
+                    out.write_all(&key.to_be_bytes()).map_err(failed)?;
+                    written += 1;
+                }
+            }
+        }
+        let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
+        self.runs.push(Run { file, len: written, bloom, fences });
+        self.held = 0;
+        Ok(())
+    }
+
+    /// The ids held in memory per hour, and the hours (some of) whose ids went to runs.
+    fn into_parts(self) -> (HashMap<Hour, IdSet>, HashSet<Hour>) {
+        (self.hours, self.spilled)
+    }
+}
+
+/// Keys of a run kept in memory: one in this many.
+const FENCE: usize = 256;
+
+/// A run's key: the hour (days and hours since 1970) in the top 32 bits, then the 76 bits of
+/// the id an [`IdSet`] keeps (its top 12 and low 64), so that keys sort by hour, then id.
+fn run_key((day, hour): Hour, id: u128) -> u128 {
+    let hours = (day - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() * 24 + i64::from(hour);
+    let top = id >> (128 - SHARD_BITS);
+    (u128::from(hours as u32) << 96) | (top << 64) | u128::from(id as u64)
+}
+
+/// Sorted keys in a file: the Bloom filter answers most lookups; the fences (every
+/// [`FENCE`]th key) find the one block that could hold a key.
+struct Run {
+    file: std::fs::File,
+    len: usize,
+    bloom: Bloom,
+    fences: Vec<u128>,
+}
+
+impl Run {
+    fn contains(&self, key: u128) -> Result<bool, IngestError> {
+        use std::os::unix::fs::FileExt;
+        if !self.bloom.may_contain(key) {
+            return Ok(false);
+        }
+        // The block whose first key is the last one not above `key`.
+        let block = match self.fences.binary_search(&key) {
+            Ok(_) => return Ok(true),
+            Err(0) => return Ok(false),
+            Err(i) => i - 1,
+        };
+        let first = block * FENCE;
+        let n = FENCE.min(self.len - first);
+        let mut bytes = vec![0u8; n * 16];
+        self.file
+            .read_exact_at(&mut bytes, (first * 16) as u64)
+            .map_err(|e| IngestError::Io(format!("cannot read back record ids written to disk: {e}")))?;
+        let keys: Vec<u128> =
+            bytes.chunks_exact(16).map(|c| u128::from_be_bytes(c.try_into().expect("16 bytes"))).collect();
+        Ok(keys.binary_search(&key).is_ok())
+    }
+}
+
+/// A blocked Bloom filter over keys that are random already: 16 bits a key, 7 of them set in
+/// one 512-bit block (one cache line), about one false "maybe" in a thousand.
+struct Bloom {
+    blocks: Vec<[u64; 8]>,
+}
+
+impl Bloom {
+    fn new(keys: usize) -> Self {
+        Self { blocks: vec![[0; 8]; (keys * 16).div_ceil(512).max(1)] }
+    }
+
+    /// The block and the 7 bits of `key`, from its hour mixed with its random bits.
+    fn probe(&self, key: u128) -> (usize, [u16; 7]) {
+        let hour = (key >> 96) as u64;
+        let h = (key as u64)
+            ^ ((key >> 64) as u64 & 0xfff).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ hour.wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        let block = ((u128::from(h) * self.blocks.len() as u128) >> 64) as usize;
+        let bits = h.wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(31);
+        (block, std::array::from_fn(|i| ((bits >> (i * 9)) & 511) as u16))
+    }
+
+    fn insert(&mut self, key: u128) {
+        let (b, bits) = self.probe(key);
+        for bit in bits {
+            self.blocks[b][usize::from(bit / 64)] |= 1 << (bit % 64);
+        }
+    }
+
+    fn may_contain(&self, key: u128) -> bool {
+        let (b, bits) = self.probe(key);
+        bits.iter().all(|bit| self.blocks[b][usize::from(bit / 64)] & (1 << (bit % 64)) != 0)
     }
 }
 
@@ -252,8 +432,15 @@ impl Window {
     }
 
     /// Adds a committed file's ids to the hours held (the others read them from the lake).
+    /// Hours whose ids went partly to disk are dropped instead, and read again when needed.
     pub fn absorb(&mut self, pending: Pending) {
-        for (hour, ids) in pending.hours {
+        let (hours, spilled) = pending.into_parts();
+        for hour in &spilled {
+            if let Some((set, _)) = self.hours.remove(hour) {
+                self.held -= set.len();
+            }
+        }
+        for (hour, ids) in hours {
             if let Some((set, _)) = self.hours.get_mut(&hour) {
                 let before = set.len();
                 set.absorb(ids);
@@ -421,13 +608,48 @@ mod tests {
         for h in 0..3u32 {
             assert!(!w.contains(&lake, &snapshot, "S", None, (day(), h), 1).expect("contains"));
             let mut p = Pending::default();
-            p.insert((day(), h), u128::from(h) + 10);
-            p.insert((day(), h), u128::from(h) + 20);
+            p.insert((day(), h), u128::from(h) + 10).expect("insert");
+            p.insert((day(), h), u128::from(h) + 20).expect("insert");
             w.absorb(p);
         }
         assert!(w.held() <= 3, "held {}", w.held());
         // The newest hour stays; what was dropped is read again from the lake on demand.
         assert!(w.contains(&lake, &snapshot, "S", None, (day(), 2), 22).expect("contains"));
+    }
+
+    #[test]
+    fn ids_beyond_the_memory_budget_go_to_runs_on_disk_and_are_found_there() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let next = day().succ_opt().expect("date");
+        let hours = [(day(), 3), (day(), 4), (next, 0)];
+        let mut p = Pending::new(1000, dir.path().to_path_buf());
+        let mut reference = HashSet::new();
+        for i in 0..20_000u64 {
+            // Every fifth record repeats an earlier one, often one in a run by now.
+            let n = if i % 5 == 0 { i / 3 } else { i };
+            let (hour, id) = (hours[(n % 3) as usize], id_hash("S", &n.to_string()));
+            assert_eq!(p.insert(hour, id).expect("insert"), reference.insert((hour, id)), "record {n}");
+            p.spill_if_full().expect("spill");
+        }
+        assert!(p.runs() >= 10, "{} runs", p.runs());
+        // The same id in another hour is another record, in memory and in runs alike.
+        assert!(p.insert(hours[2], id_hash("S", "1")).expect("insert"));
+        assert!(p.insert((day(), 5), id_hash("S", "1")).expect("insert"));
+        assert!(!p.insert(hours[1], id_hash("S", "1")).expect("insert"));
+        assert_eq!(p.newest_day(), Some(next));
+        // The runs are unnamed files: nothing is left in the folder.
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+
+        // After the commit the window reads the hours that went to disk again from the lake.
+        let lake_dir = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::open(lake_dir.path()).expect("lake");
+        let snapshot = lake.snapshot().expect("snapshot");
+        let mut w = Window::new(100_000);
+        for h in [hours[0], (day(), 5)] {
+            assert!(!w.contains(&lake, &snapshot, "S", None, h, 7).expect("contains"));
+        }
+        w.absorb(p);
+        assert_eq!(w.held(), 1, "hour 3 is dropped, hour 5 (in memory only) absorbed");
     }
 
     fn commit(lake: &Lake, id: &str, hour: Hour, batch: &RecordBatch) {

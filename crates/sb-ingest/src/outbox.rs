@@ -54,13 +54,18 @@ fn legacy_path(dir: &Path, commit_id: &str) -> PathBuf {
 }
 
 /// Writes the outbox of `header.commit_id` atomically: whole, or not at all.
-pub fn write(dir: &Path, header: &Header, lines: impl Iterator<Item = LineUsage>) -> Result<(), IngestError> {
+pub fn write(
+    dir: &Path,
+    header: &Header,
+    lines: impl Iterator<Item = Result<LineUsage, IngestError>>,
+) -> Result<(), IngestError> {
     let target = path(dir, &header.commit_id);
     sb_core::fs::write_atomically_with(&target, |file| {
         let mut z = zstd::Encoder::new(file, 1)?;
         serde_json::to_writer(&mut z, header).map_err(std::io::Error::other)?;
         z.write_all(b"\n")?;
         for line in lines {
+            let line = line.map_err(|e| std::io::Error::other(e.to_string()))?;
             serde_json::to_writer(&mut z, &line).map_err(std::io::Error::other)?;
             z.write_all(b"\n")?;
         }
@@ -160,7 +165,7 @@ mod tests {
         let d = dir("round-trip");
         let counts = Counts { rows_read: 3, rows_loaded: 3, ..Counts::default() };
         let header = Header::new("c1".into(), counts, 12, Some("c0".into()));
-        write(&d, &header, [usage("a", 1), usage("b", 2)].into_iter()).unwrap();
+        write(&d, &header, [usage("a", 1), usage("b", 2)].into_iter().map(Ok)).unwrap();
         let (h, lines) = open(&d, "c1").unwrap().unwrap();
         assert_eq!((h.commit_id.as_str(), h.took_ms, h.replaces.as_deref(), h.legacy), ("c1", 12, Some("c0"), false));
         assert_eq!(h.counts.rows_read, 3);
@@ -188,7 +193,7 @@ mod tests {
     #[test]
     fn a_damaged_outbox_is_an_error_naming_it() {
         let d = dir("damaged");
-        write(&d, &Header::new("c1".into(), Counts::default(), 1, None), [usage("a", 1)].into_iter()).unwrap();
+        write(&d, &Header::new("c1".into(), Counts::default(), 1, None), [usage("a", 1)].into_iter().map(Ok)).unwrap();
         let p = path(&d, "c1");
         let mut bytes = std::fs::read(&p).unwrap();
         bytes.truncate(bytes.len() - 4);

@@ -46,6 +46,12 @@ pub struct LoadInput<'a> {
     pub timezone: Tz,
     /// Rows per batch.
     pub batch_rows: usize,
+    /// The file's record ids held in memory at most (`ingest.pending_memory_ids`).
+    pub pending_memory_ids: usize,
+    /// The file's per-line totals held in memory at most (`ingest.aggregate_memory_lines`).
+    pub aggregate_memory_lines: usize,
+    /// Where what goes beyond those budgets is written (unnamed temporary files).
+    pub spill_dir: &'a Path,
     /// The quarantine file to write if rows fail.
     pub quarantine: Quarantine,
 }
@@ -169,9 +175,10 @@ pub async fn load(
 
     let skip_key = input.replay.then_some(input.commit_key);
     let staged = lake.stage(input.commit_id, Some(input.commit_key)).map_err(|e| IngestError::Io(e.to_string()))?;
-    let mut parts = PartsWriter::spawn(staged, input.source, input.commit_key)?;
+    let aggregates = Aggregator::new(input.aggregate_memory_lines, input.spill_dir.to_path_buf());
+    let mut parts = PartsWriter::spawn(staged, aggregates, input.source, input.commit_key)?;
     let mut counts = Counts::default();
-    let mut pending = dedup::Pending::default();
+    let mut pending = dedup::Pending::new(input.pending_memory_ids, input.spill_dir.to_path_buf());
     let mut cell_areas: HashMap<i64, Option<Arc<str>>> = HashMap::new();
     let provisional = Subject::Provisional;
     let mut months: HashMap<(i32, u32), Subject> = HashMap::new();
@@ -194,7 +201,7 @@ pub async fn load(
         let mut ids: HashMap<dedup::Hour, Vec<u128>> = HashMap::new();
         for (i, r) in batch.rows.iter().enumerate() {
             if window.contains(lake, snapshot, input.source, skip_key, r.hour, r.dedup_id)?
-                || !pending.insert(r.hour, r.dedup_id)
+                || !pending.insert(r.hour, r.dedup_id)?
             {
                 counts.duplicates += 1;
                 continue;
@@ -202,6 +209,7 @@ pub async fn load(
             ids.entry(r.hour).or_default().push(r.dedup_id);
             keep.push(i);
         }
+        pending.spill_if_full()?;
         counts.rows_loaded += keep.len() as i64;
         if keep.is_empty() {
             // Every row was a duplicate: no new ids, nothing to write.
@@ -248,6 +256,13 @@ pub async fn load(
     }
 
     let (staged, aggregates) = parts.finish().await?;
+    if pending.runs() + aggregates.runs() > 0 {
+        tracing::info!(
+            id_runs = pending.runs(),
+            totals_runs = aggregates.runs(),
+            "record ids and per-line totals beyond their memory budgets went to disk"
+        );
+    }
     input.quarantine.close()?;
     if counts.rows_read == 0 {
         staged.abort();
@@ -355,6 +370,7 @@ impl Writing {
             self.aggregates.add(line, r.hour.0, r);
             groups.entry((r.kind.is_topup(), r.hour.0, r.hour.1)).or_default().push(i);
         }
+        self.aggregates.spill_if_full()?;
         let cols = Columns {
             batch: &p.batch,
             rows: &rows,
@@ -378,13 +394,13 @@ impl Writing {
 }
 
 impl PartsWriter {
-    fn spawn(staged: Staged, source: &str, commit_key: &str) -> Result<Self, LoadFailure> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Protected>(2);
+    fn spawn(staged: Staged, aggregates: Aggregator, source: &str, commit_key: &str) -> Result<Self, LoadFailure> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Protected>(1);
         let (done_tx, done) = tokio::sync::oneshot::channel();
         let mut w = Writing {
             staged,
             writers: HashMap::new(),
-            aggregates: Aggregator::default(),
+            aggregates,
             source: source.to_owned(),
             commit_key: commit_key.to_owned(),
         };

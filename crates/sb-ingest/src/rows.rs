@@ -179,12 +179,12 @@ pub(crate) fn read_failure(gzip: bool, name: &str, e: &std::io::Error) -> LoadFa
 /// What the reading thread sends: a batch, the end of the file (`None`), or why it stopped.
 pub type Message = Result<Option<Batch>, LoadFailure>;
 
-/// Starts reading on a thread of its own; batches arrive on the receiver, at most two ahead
+/// Starts reading on a thread of its own; batches arrive on the receiver, at most one ahead
 /// of the loader, then `None` at the end of the file. A read error ends the stream with the
 /// error; a stream that closes without `None` was cut short (the thread died). Dropping the
 /// receiver stops the thread at its next batch.
 pub fn spawn(job: ReadJob) -> Result<mpsc::Receiver<Message>, LoadFailure> {
-    let (tx, rx) = mpsc::channel(2);
+    let (tx, rx) = mpsc::channel(1);
     std::thread::Builder::new()
         .name("ingest-read".into())
         .spawn(move || read(job, &tx))

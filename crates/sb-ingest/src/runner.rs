@@ -558,6 +558,9 @@ impl Ingestor {
             replay,
             timezone: self.config.timezone,
             batch_rows: self.config.batch_rows.max(1),
+            pending_memory_ids: self.config.pending_memory_ids,
+            aggregate_memory_lines: self.config.aggregate_memory_lines,
+            spill_dir: &self.data_dir.join("ingest").join("tmp"),
             quarantine: Quarantine::new(
                 pipeline::quarantine_path(&self.data_dir, &entry.source, &commit_id),
                 self.recipients.clone(),
@@ -586,8 +589,7 @@ impl Ingestor {
         let took_ms = started.elapsed().as_millis() as i64;
         let replaces = if replay { previous } else { None };
         let header = outbox::Header::new(commit_id.clone(), loaded.counts, took_ms, replaces);
-        outbox::write(&self.outbox_dir(), &header, loaded.aggregates.iter())?;
-        drop(loaded.aggregates);
+        outbox::write(&self.outbox_dir(), &header, loaded.aggregates.into_lines())?;
         crash_point("staged");
 
         let mut staged = loaded.staged;

@@ -100,6 +100,24 @@ async fn sql(i: &Ingestor, q: &str) -> String {
 #[tokio::test]
 async fn a_generated_day_loads_and_every_total_adds_up_against_the_manifest() {
     let f = Fixture::new().await;
+    a_generated_day_adds_up(&f, IngestConfig::default()).await;
+    assert!(!f.data.join("ingest").join("tmp").exists(), "nothing went beyond the memory budgets");
+}
+
+#[tokio::test]
+async fn beyond_the_memory_budgets_ids_and_totals_go_to_disk_and_every_total_still_adds_up() {
+    let f = Fixture::new().await;
+    // Budgets far below one file: ids and per-line totals go to many runs on disk, and
+    // duplicates are found in them, within a file and across files.
+    let tiny =
+        IngestConfig { batch_rows: 64, pending_memory_ids: 50, aggregate_memory_lines: 20, ..Default::default() };
+    a_generated_day_adds_up(&f, tiny).await;
+    let tmp = f.data.join("ingest").join("tmp");
+    assert!(tmp.is_dir(), "the runs' folder was made");
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "the runs leave no file behind");
+}
+
+async fn a_generated_day_adds_up(f: &Fixture, config: IngestConfig) {
     let op = f.test.dir().join("operator");
     let m = generate(&op, 7, 4, true).await;
     assert!(
@@ -107,7 +125,7 @@ async fn a_generated_day_loads_and_every_total_adds_up_against_the_manifest() {
         "{:?}",
         m.summary
     );
-    let ingestor = f.ingestor(&[("MED01", &op.join("mediation"))]);
+    let ingestor = f.ingestor_with(&[("MED01", &op.join("mediation"))], config);
     let run = ingestor.run_source("MED01", &|_| {}).await.unwrap();
 
     let dup_names: Vec<&str> = m.duplicate_files.iter().map(|d| d.file.as_str()).collect();

@@ -311,7 +311,9 @@ impl Staged {
         let file = File::create(&tmp).map_err(io("cannot create", &tmp))?;
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("level 1 is valid")))
-            .set_max_row_group_row_count(Some(256 * 1024))
+            // 128 Ki rows: what a reader needs to skip well, and the writer holds at most one
+            // such group per open part in memory (an hour's file keeps several parts open).
+            .set_max_row_group_row_count(Some(128 * 1024))
             .build();
         let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| LakeError::Parquet(e.to_string()))?;
         Ok(PartWriter { writer, dataset: dataset.to_owned(), relative: format!("{dir_rel}/{name}"), tmp, rows: 0 })
