@@ -92,6 +92,9 @@ impl PartialOrd for Line {
 
 type Entry = ((Line, NaiveDate), Totals);
 
+/// Runs merged into one when there are this many, so that open files stay few.
+const MAX_RUNS: usize = 32;
+
 /// Line-days held in memory by default before they go to a run on disk.
 pub const DEFAULT_MEMORY_LINES: usize = 200_000;
 
@@ -156,20 +159,33 @@ impl Aggregator {
         }
         let sorted = sort(std::mem::replace(&mut self.shards, tables()));
         self.held = 0;
+        let run = self.write_run(merge_memory(sorted).map(Ok))?;
+        self.runs.push(run);
+        if self.runs.len() >= MAX_RUNS {
+            // The runs merged into one (a line-day's parts summed), so a file of any size keeps
+            // few files open.
+            let runs = std::mem::take(&mut self.runs);
+            let run = self.write_run(merge(runs.into_iter().enumerate().map(|(n, f)| read_run(n, f)).collect()))?;
+            self.runs.push(run);
+        }
+        Ok(())
+    }
+
+    /// Writes line-days in order to a new run, ready to be read from its start.
+    fn write_run(&self, lines: impl Iterator<Item = Result<LineUsage, IngestError>>) -> Result<File, IngestError> {
         let failed = |e: std::io::Error| {
             IngestError::Io(format!("cannot write per-line totals to {}: {e}", self.spill_dir.display()))
         };
         std::fs::create_dir_all(&self.spill_dir).map_err(failed)?;
         let file = tempfile::tempfile_in(&self.spill_dir).map_err(failed)?;
         let mut z = zstd::Encoder::new(BufWriter::with_capacity(1 << 16, file), 1).map_err(failed)?;
-        for u in merge_memory(sorted) {
-            serde_json::to_writer(&mut z, &u).map_err(|e| failed(e.into()))?;
+        for u in lines {
+            serde_json::to_writer(&mut z, &u?).map_err(|e| failed(e.into()))?;
             z.write_all(b"\n").map_err(failed)?;
         }
         let mut file = z.finish().map_err(failed)?.into_inner().map_err(|e| failed(e.into_error()))?;
         file.seek(SeekFrom::Start(0)).map_err(failed)?;
-        self.runs.push(file);
-        Ok(())
+        Ok(file)
     }
 
     /// The totals, sorted by line and day (deterministic deliveries, and the order
@@ -229,36 +245,41 @@ impl Aggregates {
     /// Each line and day as the consumers see it, in line and day order, made as it is asked
     /// for: the lists in memory and the runs merged, a line-day found in several summed.
     pub fn into_lines(self) -> impl Iterator<Item = Result<LineUsage, IngestError>> + Send {
-        let mut sources: Vec<std::iter::Peekable<Lines>> = Vec::with_capacity(self.runs.len() + 1);
-        sources.push((Box::new(merge_memory(self.memory).map(Ok)) as Lines).peekable());
-        for (n, file) in self.runs.into_iter().enumerate() {
-            sources.push((Box::new(read_run(n, file)) as Lines).peekable());
-        }
-        std::iter::from_fn(move || {
-            let mut best: Option<(usize, (String, Option<NaiveDate>))> = None;
-            for (i, s) in sources.iter_mut().enumerate() {
-                match s.peek() {
-                    None => {}
-                    Some(Err(_)) => return s.next(),
-                    Some(Ok(u)) if best.as_ref().is_none_or(|(_, (line, date))| key(u) < (line.as_str(), *date)) => {
-                        best = Some((i, (u.line.clone(), u.date)));
-                    }
-                    Some(Ok(_)) => {}
-                }
-            }
-            let mut out = match sources[best?.0].next()? {
-                Ok(u) => u,
-                Err(e) => return Some(Err(e)),
-            };
-            // A line-day is at most once in each source.
-            for s in &mut sources {
-                if let Some(Ok(u)) = s.next_if(|n| matches!(n, Ok(u) if key(u) == key(&out))) {
-                    combine(&mut out, &u, 1);
-                }
-            }
-            Some(Ok(out))
-        })
+        let mut sources: Vec<Lines> = Vec::with_capacity(self.runs.len() + 1);
+        sources.push(Box::new(merge_memory(self.memory).map(Ok)));
+        sources.extend(self.runs.into_iter().enumerate().map(|(n, file)| read_run(n, file)));
+        merge(sources)
     }
+}
+
+/// Sorted sources of line-days merged in line and day order, the parts of a line-day summed
+/// (a line-day is at most once in each source).
+fn merge(sources: Vec<Lines>) -> impl Iterator<Item = Result<LineUsage, IngestError>> + Send {
+    let mut sources: Vec<std::iter::Peekable<Lines>> = sources.into_iter().map(Iterator::peekable).collect();
+    std::iter::from_fn(move || {
+        let mut best: Option<(usize, (String, Option<NaiveDate>))> = None;
+        for (i, s) in sources.iter_mut().enumerate() {
+            match s.peek() {
+                None => {}
+                Some(Err(_)) => return s.next(),
+                Some(Ok(u)) if best.as_ref().is_none_or(|(_, (line, date))| key(u) < (line.as_str(), *date)) => {
+                    best = Some((i, (u.line.clone(), u.date)));
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+        let mut out = match sources[best?.0].next()? {
+            Ok(u) => u,
+            Err(e) => return Some(Err(e)),
+        };
+        // A line-day is at most once in each source.
+        for s in &mut sources {
+            if let Some(Ok(u)) = s.next_if(|n| matches!(n, Ok(u) if key(u) == key(&out))) {
+                combine(&mut out, &u, 1);
+            }
+        }
+        Some(Ok(out))
+    })
 }
 
 /// The line-days of a run, in the order written.
@@ -482,6 +503,10 @@ mod tests {
         let (runs, spilled) = totals(&tokens, 97, dir.path());
         assert!(runs >= 6, "{runs} runs");
         assert_eq!(spilled, out);
+        // Far more runs than are kept open: they are merged as they come, with the same result.
+        let (runs, merged) = totals(&tokens, 5, dir.path());
+        assert!((1..MAX_RUNS).contains(&runs), "{runs} runs");
+        assert_eq!(merged, out);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 

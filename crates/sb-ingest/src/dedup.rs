@@ -277,6 +277,58 @@ impl Pending {
         let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
         self.runs.push(Run { file, len: written, bloom, fences });
         self.held = 0;
+        if self.runs.len() >= MAX_RUNS {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Merges the runs into one (their ids are distinct: each id went to one run only), so a
+    /// file of any size keeps few open files and few filters to probe.
+    fn compact(&mut self) -> Result<(), IngestError> {
+        use std::io::{BufReader, Read, Seek, SeekFrom};
+        let failed = |e: std::io::Error| {
+            IngestError::Io(format!("cannot merge record ids written to {}: {e}", self.spill_dir.display()))
+        };
+        let runs = std::mem::take(&mut self.runs);
+        let total: usize = runs.iter().map(|r| r.len).sum();
+        let mut heads = Vec::with_capacity(runs.len());
+        for run in &runs {
+            let mut f = &run.file;
+            f.seek(SeekFrom::Start(0)).map_err(failed)?;
+            heads.push((BufReader::with_capacity(1 << 16, f), run.len, None::<u128>));
+        }
+        let next = |(reader, left, head): &mut (BufReader<&std::fs::File>, usize, Option<u128>)| {
+            *head = None;
+            if *left > 0 {
+                let mut b = [0u8; 16];
+                reader.read_exact(&mut b)?;
+                *left -= 1;
+                *head = Some(u128::from_be_bytes(b));
+            }
+            Ok::<(), std::io::Error>(())
+        };
+        for h in &mut heads {
+            next(h).map_err(failed)?;
+        }
+        let file = tempfile::tempfile_in(&self.spill_dir).map_err(failed)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+        let mut bloom = Bloom::new(total);
+        let mut fences = Vec::with_capacity(total / FENCE + 1);
+        let mut written = 0usize;
+        while let Some(i) = (0..heads.len()).filter(|&i| heads[i].2.is_some()).min_by_key(|&i| heads[i].2) {
+            let key = heads[i].2.expect("a head");
+            if written.is_multiple_of(FENCE) {
+                fences.push(key);
+            }
+            bloom.insert(key);
+            out.write_all(&key.to_be_bytes()).map_err(failed)?;
+            written += 1;
+            next(&mut heads[i]).map_err(failed)?;
+        }
+        drop(heads);
+        let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
+        self.runs.push(Run { file, len: written, bloom, fences });
         Ok(())
     }
 
@@ -288,13 +340,17 @@ impl Pending {
 
 /// Keys of a run kept in memory: one in this many.
 const FENCE: usize = 256;
+/// Runs of ids merged into one when there are this many.
+const MAX_RUNS: usize = 8;
 
-/// A run's key: the hour (days and hours since 1970) in the top 32 bits, then the 76 bits of
+/// A run's key: the hour (hours since 1970, plus 2^31) in the top 32 bits, then the 76 bits of
 /// the id an [`IdSet`] keeps (its top 12 and low 64), so that keys sort by hour, then id.
 fn run_key((day, hour): Hour, id: u128) -> u128 {
     let hours = (day - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() * 24 + i64::from(hour);
+    // Offset by 2^31, so that hours before 1970 (a start time of 0 west of UTC) sort first too.
+    let biased = (hours + (1 << 31)) as u32;
     let top = id >> (128 - SHARD_BITS);
-    (u128::from(hours as u32) << 96) | (top << 64) | u128::from(id as u64)
+    (u128::from(biased) << 96) | (top << 64) | u128::from(id as u64)
 }
 
 /// Sorted keys in a file: the Bloom filter answers most lookups; the fences (every
@@ -333,12 +389,17 @@ impl Run {
 /// A blocked Bloom filter over keys that are random already: 16 bits a key, 7 of them set in
 /// one 512-bit block (one cache line), about one false "maybe" in a thousand.
 struct Bloom {
-    blocks: Vec<[u64; 8]>,
+    blocks: Vec<Block>,
 }
+
+/// 512 bits on a cache line of their own.
+#[derive(Clone, Copy)]
+#[repr(align(64))]
+struct Block([u64; 8]);
 
 impl Bloom {
     fn new(keys: usize) -> Self {
-        Self { blocks: vec![[0; 8]; (keys * 16).div_ceil(512).max(1)] }
+        Self { blocks: vec![Block([0; 8]); (keys * 16).div_ceil(512).max(1)] }
     }
 
     /// The block and the 7 bits of `key`, from its hour mixed with its random bits.
@@ -355,13 +416,13 @@ impl Bloom {
     fn insert(&mut self, key: u128) {
         let (b, bits) = self.probe(key);
         for bit in bits {
-            self.blocks[b][usize::from(bit / 64)] |= 1 << (bit % 64);
+            self.blocks[b].0[usize::from(bit / 64)] |= 1 << (bit % 64);
         }
     }
 
     fn may_contain(&self, key: u128) -> bool {
         let (b, bits) = self.probe(key);
-        bits.iter().all(|bit| self.blocks[b][usize::from(bit / 64)] & (1 << (bit % 64)) != 0)
+        bits.iter().all(|bit| self.blocks[b].0[usize::from(bit / 64)] & (1 << (bit % 64)) != 0)
     }
 }
 
@@ -384,9 +445,10 @@ pub fn expired<'s>(snapshot: &'s Snapshot, source: &str, first_day: NaiveDate) -
         .collect()
 }
 
-/// The ids of the window, loaded per hour on demand, at most `max_ids` of them held.
+/// The ids of the window, loaded per source and hour on demand, at most `max_ids` of them held.
 pub struct Window {
-    hours: HashMap<Hour, (IdSet, u64)>,
+    /// By source, then hour: the set and when it was last used.
+    hours: HashMap<String, HashMap<Hour, (IdSet, u64)>>,
     held: usize,
     clock: u64,
     max_ids: usize,
@@ -419,29 +481,30 @@ impl Window {
         id: u128,
     ) -> Result<bool, IngestError> {
         self.clock += 1;
-        if let Some((set, used)) = self.hours.get_mut(&hour) {
+        if let Some((set, used)) = self.hours.get_mut(source).and_then(|h| h.get_mut(&hour)) {
             *used = self.clock;
             return Ok(set.contains(id));
         }
         let set = load_hour(lake, snapshot, source, skip_key, hour)?;
         let found = set.contains(id);
         self.held += set.len();
-        self.hours.insert(hour, (set, self.clock));
-        self.evict(Some(hour));
+        self.hours.entry(source.to_owned()).or_default().insert(hour, (set, self.clock));
+        self.evict(Some((source, hour)));
         Ok(found)
     }
 
     /// Adds a committed file's ids to the hours held (the others read them from the lake).
     /// Hours whose ids went partly to disk are dropped instead, and read again when needed.
-    pub fn absorb(&mut self, pending: Pending) {
+    pub fn absorb(&mut self, source: &str, pending: Pending) {
         let (hours, spilled) = pending.into_parts();
+        let Some(held) = self.hours.get_mut(source) else { return };
         for hour in &spilled {
-            if let Some((set, _)) = self.hours.remove(hour) {
+            if let Some((set, _)) = held.remove(hour) {
                 self.held -= set.len();
             }
         }
         for (hour, ids) in hours {
-            if let Some((set, _)) = self.hours.get_mut(&hour) {
+            if let Some((set, _)) = held.get_mut(&hour) {
                 let before = set.len();
                 set.absorb(ids);
                 self.held += set.len() - before;
@@ -450,10 +513,11 @@ impl Window {
         self.evict(None);
     }
 
-    /// Forgets the hours of days before `first_day` (their parts left the lake).
-    pub fn forget_before(&mut self, first_day: NaiveDate) {
+    /// Forgets `source`'s hours of days before `first_day` (their parts left the lake).
+    pub fn forget_before(&mut self, source: &str, first_day: NaiveDate) {
         let held = &mut self.held;
-        self.hours.retain(|(day, _), (set, _)| {
+        let Some(hours) = self.hours.get_mut(source) else { return };
+        hours.retain(|(day, _), (set, _)| {
             let keep = *day >= first_day;
             if !keep {
                 *held -= set.len();
@@ -469,11 +533,17 @@ impl Window {
     }
 
     /// Drops the least recently used hours until at most `max_ids` are held (`keep` stays).
-    fn evict(&mut self, keep: Option<Hour>) {
+    fn evict(&mut self, keep: Option<(&str, Hour)>) {
         while self.held > self.max_ids {
-            let oldest = self.hours.iter().filter(|(h, _)| Some(**h) != keep).min_by_key(|(_, (_, used))| *used);
-            let Some((&hour, _)) = oldest else { break };
-            if let Some((set, _)) = self.hours.remove(&hour) {
+            let oldest = self
+                .hours
+                .iter()
+                .flat_map(|(source, hours)| hours.iter().map(move |(hour, (_, used))| (source, *hour, *used)))
+                .filter(|(source, hour, _)| keep != Some((source.as_str(), *hour)))
+                .min_by_key(|(_, _, used)| *used)
+                .map(|(source, hour, _)| (source.clone(), hour));
+            let Some((source, hour)) = oldest else { break };
+            if let Some((set, _)) = self.hours.get_mut(&source).and_then(|h| h.remove(&hour)) {
                 self.held -= set.len();
             }
         }
@@ -610,7 +680,7 @@ mod tests {
             let mut p = Pending::default();
             p.insert((day(), h), u128::from(h) + 10).expect("insert");
             p.insert((day(), h), u128::from(h) + 20).expect("insert");
-            w.absorb(p);
+            w.absorb("S", p);
         }
         assert!(w.held() <= 3, "held {}", w.held());
         // The newest hour stays; what was dropped is read again from the lake on demand.
@@ -621,7 +691,9 @@ mod tests {
     fn ids_beyond_the_memory_budget_go_to_runs_on_disk_and_are_found_there() {
         let dir = tempfile::tempdir().expect("tempdir");
         let next = day().succ_opt().expect("date");
-        let hours = [(day(), 3), (day(), 4), (next, 0)];
+        // A start time of 0 west of UTC falls on 1969-12-31: it must sort before the others.
+        let before_1970 = (NaiveDate::from_ymd_opt(1969, 12, 31).expect("date"), 23);
+        let hours = [(day(), 3), before_1970, (next, 0)];
         let mut p = Pending::new(1000, dir.path().to_path_buf());
         let mut reference = HashSet::new();
         for i in 0..20_000u64 {
@@ -631,7 +703,7 @@ mod tests {
             assert_eq!(p.insert(hour, id).expect("insert"), reference.insert((hour, id)), "record {n}");
             p.spill_if_full().expect("spill");
         }
-        assert!(p.runs() >= 10, "{} runs", p.runs());
+        assert!((1..MAX_RUNS).contains(&p.runs()), "{} runs: merged beyond {MAX_RUNS}", p.runs());
         // The same id in another hour is another record, in memory and in runs alike.
         assert!(p.insert(hours[2], id_hash("S", "1")).expect("insert"));
         assert!(p.insert((day(), 5), id_hash("S", "1")).expect("insert"));
@@ -648,8 +720,27 @@ mod tests {
         for h in [hours[0], (day(), 5)] {
             assert!(!w.contains(&lake, &snapshot, "S", None, h, 7).expect("contains"));
         }
-        w.absorb(p);
+        w.absorb("S", p);
         assert_eq!(w.held(), 1, "hour 3 is dropped, hour 5 (in memory only) absorbed");
+    }
+
+    #[test]
+    fn each_source_has_its_own_ids_of_an_hour() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::open(dir.path()).expect("lake");
+        commit(&lake, "B-1", (day(), 7), &batch((day(), 7), &[id_hash("B", "x")]).expect("batch"));
+        let snapshot = lake.snapshot().expect("snapshot");
+        let mut w = Window::new(100);
+        // Source A loads hour 7 first (it has nothing there); B must still find its own id.
+        assert!(!w.contains(&lake, &snapshot, "A", None, (day(), 7), id_hash("B", "x")).expect("contains"));
+        assert!(w.contains(&lake, &snapshot, "B", None, (day(), 7), id_hash("B", "x")).expect("contains"));
+        let mut p = Pending::default();
+        p.insert((day(), 7), id_hash("A", "y")).expect("insert");
+        w.absorb("A", p);
+        assert!(!w.contains(&lake, &snapshot, "B", None, (day(), 7), id_hash("A", "y")).expect("contains"));
+        assert!(w.contains(&lake, &snapshot, "A", None, (day(), 7), id_hash("A", "y")).expect("contains"));
+        w.forget_before("A", day().succ_opt().expect("date"));
+        assert_eq!(w.held(), 1, "B's hour stays");
     }
 
     fn commit(lake: &Lake, id: &str, hour: Hour, batch: &RecordBatch) {
@@ -710,7 +801,7 @@ mod tests {
         for (h, id) in [((day(), 23), 1), ((next, 0), 2)] {
             assert!(w.contains(&lake, &snapshot, "S", None, h, id).expect("contains"));
         }
-        w.forget_before(next);
+        w.forget_before("S", next);
         assert_eq!(w.held(), 1);
     }
 }

@@ -608,10 +608,10 @@ impl Ingestor {
         loaded.quarantine.publish()?;
         self.journal.loaded(entry.id, &commit_id, &loaded.counts, took_ms).await?;
         if !replay {
-            window_guard.absorb(loaded.pending);
+            window_guard.absorb(&entry.source, loaded.pending);
         }
         if let Some(day) = window_start {
-            window_guard.forget_before(day);
+            window_guard.forget_before(&entry.source, day);
         }
         drop(window_guard);
         let entry = self.journal.by_id(entry.id).await?;
