@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry as MapEntry;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -17,8 +17,8 @@ use chrono::NaiveDate;
 use sb_core::{LineUsage, TopupChannel, Topups, UsageKind};
 use sb_privacy::PackedToken;
 
-use crate::IngestError;
 use crate::rows::Row;
+use crate::{IngestError, outbox};
 
 const CHANNELS: usize = TopupChannel::ALL.len();
 /// Tables the totals are split into.
@@ -179,10 +179,7 @@ impl Aggregator {
         std::fs::create_dir_all(&self.spill_dir).map_err(failed)?;
         let file = tempfile::tempfile_in(&self.spill_dir).map_err(failed)?;
         let mut z = zstd::Encoder::new(BufWriter::with_capacity(1 << 16, file), 1).map_err(failed)?;
-        for u in lines {
-            serde_json::to_writer(&mut z, &u?).map_err(|e| failed(e.into()))?;
-            z.write_all(b"\n").map_err(failed)?;
-        }
+        outbox::write_lines(&mut z, lines).map_err(failed)?;
         let mut file = z.finish().map_err(failed)?.into_inner().map_err(|e| failed(e.into_error()))?;
         file.seek(SeekFrom::Start(0)).map_err(failed)?;
         Ok(file)
@@ -234,7 +231,7 @@ pub struct Aggregates {
     runs: Vec<File>,
 }
 
-type Lines = Box<dyn Iterator<Item = Result<LineUsage, IngestError>> + Send>;
+type Source = Box<dyn Iterator<Item = Result<LineUsage, IngestError>> + Send>;
 
 impl Aggregates {
     /// Runs written to disk (the totals outgrew `ingest.aggregate_memory_lines`).
@@ -245,7 +242,7 @@ impl Aggregates {
     /// Each line and day as the consumers see it, in line and day order, made as it is asked
     /// for: the lists in memory and the runs merged, a line-day found in several summed.
     pub fn into_lines(self) -> impl Iterator<Item = Result<LineUsage, IngestError>> + Send {
-        let mut sources: Vec<Lines> = Vec::with_capacity(self.runs.len() + 1);
+        let mut sources: Vec<Source> = Vec::with_capacity(self.runs.len() + 1);
         sources.push(Box::new(merge_memory(self.memory).map(Ok)));
         sources.extend(self.runs.into_iter().enumerate().map(|(n, file)| read_run(n, file)));
         merge(sources)
@@ -254,8 +251,8 @@ impl Aggregates {
 
 /// Sorted sources of line-days merged in line and day order, the parts of a line-day summed
 /// (a line-day is at most once in each source).
-fn merge(sources: Vec<Lines>) -> impl Iterator<Item = Result<LineUsage, IngestError>> + Send {
-    let mut sources: Vec<std::iter::Peekable<Lines>> = sources.into_iter().map(Iterator::peekable).collect();
+fn merge(sources: Vec<Source>) -> impl Iterator<Item = Result<LineUsage, IngestError>> + Send {
+    let mut sources: Vec<std::iter::Peekable<Source>> = sources.into_iter().map(Iterator::peekable).collect();
     std::iter::from_fn(move || {
         let mut best: Option<(usize, (String, Option<NaiveDate>))> = None;
         for (i, s) in sources.iter_mut().enumerate() {
@@ -283,29 +280,12 @@ fn merge(sources: Vec<Lines>) -> impl Iterator<Item = Result<LineUsage, IngestEr
 }
 
 /// The line-days of a run, in the order written.
-fn read_run(n: usize, file: File) -> Lines {
-    let failed =
-        move |e: &dyn std::fmt::Display| IngestError::Io(format!("per-line totals run {n} is unreadable: {e}"));
-    let mut reader = match zstd::Decoder::new(file) {
-        Ok(z) => Some(BufReader::with_capacity(1 << 16, z)),
-        Err(e) => return Box::new(std::iter::once(Err(failed(&e)))),
-    };
-    let mut text = String::new();
-    Box::new(std::iter::from_fn(move || {
-        let r = reader.as_mut()?;
-        text.clear();
-        match r.read_line(&mut text) {
-            Ok(0) => {
-                reader = None;
-                None
-            }
-            Ok(_) => Some(serde_json::from_str(&text).map_err(|e| failed(&e))),
-            Err(e) => {
-                reader = None;
-                Some(Err(failed(&e)))
-            }
-        }
-    })) as Lines
+fn read_run(n: usize, file: File) -> Source {
+    let name = format!("per-line totals run {n}");
+    match zstd::Decoder::new(file) {
+        Ok(z) => Box::new(outbox::Lines::from_reader(Box::new(BufReader::with_capacity(1 << 16, z)), name)),
+        Err(e) => Box::new(std::iter::once(Err(IngestError::Io(format!("{name} is unreadable: {e}"))))),
+    }
 }
 
 fn usage(line: &Line, day: NaiveDate, t: &Totals) -> LineUsage {
@@ -414,6 +394,7 @@ pub fn delta<E>(
 mod tests {
     use super::*;
     use crate::rows::Span;
+    use std::io::Write;
 
     fn usage(line: &str, day: u32, sms_out: i64, topup: Option<(TopupChannel, i64)>) -> LineUsage {
         LineUsage {

@@ -191,6 +191,7 @@ pub struct Pending {
     newest: Option<NaiveDate>,
 }
 
+#[cfg(test)]
 impl Default for Pending {
     fn default() -> Self {
         Self::new(usize::MAX, std::env::temp_dir())
@@ -248,11 +249,7 @@ impl Pending {
             IngestError::Io(format!("cannot write record ids to {}: {e}", self.spill_dir.display()))
         };
         std::fs::create_dir_all(&self.spill_dir).map_err(failed)?;
-        let file = tempfile::tempfile_in(&self.spill_dir).map_err(failed)?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
-        let mut bloom = Bloom::new(self.held);
-        let mut fences = Vec::with_capacity(self.held / FENCE + 1);
-        let mut written = 0usize;
+        let mut run = RunWriter::new(&self.spill_dir, self.held).map_err(failed)?;
         let mut hours: Vec<(Hour, IdSet)> = std::mem::take(&mut self.hours).into_iter().collect();
         hours.sort_unstable_by_key(|(h, _)| *h);
         let mut values: Vec<u64> = Vec::new();
@@ -264,18 +261,11 @@ impl Pending {
                 values.extend(slots.values());
                 values.sort_unstable();
                 for v in &values {
-                    let key = run_key(hour, ((s as u128) << (128 - SHARD_BITS)) | u128::from(*v));
-                    if written.is_multiple_of(FENCE) {
-                        fences.push(key);
-                    }
-                    bloom.insert(key);
-                    out.write_all(&key.to_be_bytes()).map_err(failed)?;
-                    written += 1;
+                    run.push(run_key(hour, ((s as u128) << (128 - SHARD_BITS)) | u128::from(*v))).map_err(failed)?;
                 }
             }
         }
-        let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
-        self.runs.push(Run { file, len: written, bloom, fences });
+        self.runs.push(run.finish().map_err(failed)?);
         self.held = 0;
         if self.runs.len() >= MAX_RUNS {
             self.compact()?;
@@ -311,24 +301,13 @@ impl Pending {
         for h in &mut heads {
             next(h).map_err(failed)?;
         }
-        let file = tempfile::tempfile_in(&self.spill_dir).map_err(failed)?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
-        let mut bloom = Bloom::new(total);
-        let mut fences = Vec::with_capacity(total / FENCE + 1);
-        let mut written = 0usize;
+        let mut run = RunWriter::new(&self.spill_dir, total).map_err(failed)?;
         while let Some(i) = (0..heads.len()).filter(|&i| heads[i].2.is_some()).min_by_key(|&i| heads[i].2) {
-            let key = heads[i].2.expect("a head");
-            if written.is_multiple_of(FENCE) {
-                fences.push(key);
-            }
-            bloom.insert(key);
-            out.write_all(&key.to_be_bytes()).map_err(failed)?;
-            written += 1;
+            run.push(heads[i].2.expect("a head")).map_err(failed)?;
             next(&mut heads[i]).map_err(failed)?;
         }
         drop(heads);
-        let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
-        self.runs.push(Run { file, len: written, bloom, fences });
+        self.runs.push(run.finish().map_err(failed)?);
         Ok(())
     }
 
@@ -351,6 +330,41 @@ fn run_key((day, hour): Hour, id: u128) -> u128 {
     let biased = (hours + (1 << 31)) as u32;
     let top = id >> (128 - SHARD_BITS);
     (u128::from(biased) << 96) | (top << 64) | u128::from(id as u64)
+}
+
+/// A run being written, its keys in order: the filter and the fences are made as they go.
+struct RunWriter {
+    out: std::io::BufWriter<std::fs::File>,
+    bloom: Bloom,
+    fences: Vec<u128>,
+    len: usize,
+}
+
+impl RunWriter {
+    /// A run of about `keys` keys in an unnamed temporary file in `dir`.
+    fn new(dir: &std::path::Path, keys: usize) -> std::io::Result<Self> {
+        let file = tempfile::tempfile_in(dir)?;
+        Ok(Self {
+            out: std::io::BufWriter::with_capacity(1 << 16, file),
+            bloom: Bloom::new(keys),
+            fences: Vec::with_capacity(keys / FENCE + 1),
+            len: 0,
+        })
+    }
+
+    fn push(&mut self, key: u128) -> std::io::Result<()> {
+        if self.len.is_multiple_of(FENCE) {
+            self.fences.push(key);
+        }
+        self.bloom.insert(key);
+        self.len += 1;
+        self.out.write_all(&key.to_be_bytes())
+    }
+
+    fn finish(self) -> std::io::Result<Run> {
+        let file = self.out.into_inner().map_err(std::io::IntoInnerError::into_error)?;
+        Ok(Run { file, len: self.len, bloom: self.bloom, fences: self.fences })
+    }
 }
 
 /// Sorted keys in a file: the Bloom filter answers most lookups; the fences (every
