@@ -104,7 +104,7 @@ impl TokenCache {
                 .collect()
         };
         // The texts are written with no lock held.
-        packed.into_iter().map(|t| t.map(|t| Arc::from(t.to_string()))).collect()
+        packed.into_iter().map(|t| t.map(|t| t.to_arc())).collect()
     }
 
     /// Remembers `token` for `key`; a token not of the form `<prefix>_<body>` is not kept.

@@ -63,18 +63,23 @@ impl TokenIds {
 
     /// The token of row `id` of `kind` with its `salt`: `<prefix>_<26 characters>`.
     pub fn encode(&self, kind: PiiKind, id: i64, salt: i64) -> String {
+        let body = encode_body(self.body(kind, id, salt));
+        let mut out = String::with_capacity(kind.token_prefix().len() + 1 + BODY_LEN);
+        out.push_str(kind.token_prefix());
+        out.push('_');
+        out.push_str(std::str::from_utf8(&body).expect("ASCII alphabet"));
+        out
+    }
+
+    /// The 128-bit body of row `id`'s token: one AES block, no text.
+    pub fn body(&self, kind: PiiKind, id: i64, salt: i64) -> u128 {
         let mut block = [0u8; 16];
         block[0] = kind_code(kind);
         block[1..8].copy_from_slice(&(salt & SALT_MASK).to_be_bytes()[1..]);
         block[8..].copy_from_slice(&id.to_be_bytes());
         let mut b = block.into();
         self.0.encrypt_block(&mut b);
-        let body = encode_body(u128::from_be_bytes(b.into()));
-        let mut out = String::with_capacity(kind.token_prefix().len() + 1 + BODY_LEN);
-        out.push_str(kind.token_prefix());
-        out.push('_');
-        out.push_str(std::str::from_utf8(&body).expect("ASCII alphabet"));
-        out
+        u128::from_be_bytes(b.into())
     }
 
     /// The row id and salt a token of `kind` stands for, if `token` is one made by
@@ -140,6 +145,8 @@ pub(crate) fn decode_body(body: &str) -> Option<u128> {
 /// let text = "msi_0123456789abcdefghjkmnpqrs";
 /// let packed = PackedToken::parse(text).unwrap();
 /// assert_eq!(packed.to_string(), text);
+/// assert_eq!(&*packed.to_arc(), text);
+/// assert_eq!(PackedToken::from_bytes(packed.to_bytes()), Some(packed));
 /// assert!(PackedToken::parse("msi_not-a-token").is_none());
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -159,6 +166,26 @@ impl PackedToken {
         Some(Self { kind: u8::try_from(kind).ok()?, body: decode_body(body)?.to_be_bytes() })
     }
 
+    /// The token of `kind` whose body is `body`.
+    pub(crate) fn from_body(kind: PiiKind, body: u128) -> Self {
+        let index = PiiKind::ALL.iter().position(|k| *k == kind).expect("every kind is in ALL");
+        Self { kind: u8::try_from(index).expect("few kinds"), body: body.to_be_bytes() }
+    }
+
+    /// The token in 17 bytes (its kind's index, then its body), for files of one process.
+    pub fn to_bytes(&self) -> [u8; 17] {
+        let mut b = [0u8; 17];
+        b[0] = self.kind;
+        b[1..].copy_from_slice(&self.body);
+        b
+    }
+
+    /// The inverse of [`PackedToken::to_bytes`]; `None` for a kind that does not exist.
+    pub fn from_bytes(b: [u8; 17]) -> Option<Self> {
+        (usize::from(b[0]) < PiiKind::ALL.len())
+            .then(|| Self { kind: b[0], body: b[1..].try_into().expect("sixteen bytes") })
+    }
+
     /// The kind whose prefix the token carries.
     pub fn kind(&self) -> PiiKind {
         PiiKind::ALL[usize::from(self.kind)]
@@ -167,6 +194,19 @@ impl PackedToken {
     /// A number spread evenly over `u64` (the body is a cipher block or random bytes).
     pub fn spread(&self) -> u64 {
         u64::from_le_bytes(self.body[8..].try_into().expect("eight bytes"))
+    }
+}
+
+impl PackedToken {
+    /// The token's text in a shared string, written once (no intermediate `String`).
+    pub fn to_arc(&self) -> std::sync::Arc<str> {
+        let prefix = self.kind().token_prefix().as_bytes();
+        let mut text = [0u8; 48];
+        let n = prefix.len() + 1 + BODY_LEN;
+        text[..prefix.len()].copy_from_slice(prefix);
+        text[prefix.len()] = b'_';
+        text[prefix.len() + 1..n].copy_from_slice(&encode_body(u128::from_be_bytes(self.body)));
+        std::sync::Arc::from(std::str::from_utf8(&text[..n]).expect("ASCII prefix and alphabet"))
     }
 }
 

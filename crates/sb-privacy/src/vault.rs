@@ -14,10 +14,10 @@ use crate::cache::TokenCache;
 use crate::crypto::{self, Key};
 use crate::ff1::Ff1;
 use crate::keys::{Keyring, MasterKey};
-use crate::known::KnownFingerprints;
+use crate::known::{Directory, Known};
 use crate::other_party;
 use crate::subject::{self, Subject};
-use crate::token_id;
+use crate::token_id::{self, PackedToken};
 use crate::{Method, PiiKind, Principal, PrivacyConfig, PrivacyError};
 
 /// Rows per multi-row statement: 400 × 8 columns stays far below both engines' bind limits.
@@ -43,7 +43,8 @@ pub struct Vault {
     pub(crate) keys: RwLock<Arc<Keyring>>,
     pub(crate) config: PrivacyConfig,
     pub(crate) cache: TokenCache,
-    known: KnownFingerprints,
+    /// Every row's fingerprint and token body, per kind (see [`crate::known`]).
+    directory: Directory,
     month_keys: Mutex<HashMap<String, Arc<other_party::MonthCipher>>>,
     /// The vault's change generation this process's memory reflects (see [`Vault::sync_changes`]).
     generation: std::sync::atomic::AtomicI64,
@@ -55,6 +56,7 @@ struct NewToken {
     miss: usize,
     id: i64,
     salt: i64,
+    body: u128,
     token: String,
     fp: Vec<u8>,
     sid: i64,
@@ -74,7 +76,7 @@ struct Miss<'a> {
     subject: &'a Subject,
     cache_key: u128,
     slots: Vec<usize>,
-    found: Option<(Arc<str>, i64)>,
+    found: Option<Arc<str>>,
     /// The token was computed (a month-block token), not read or stored.
     computed: bool,
 }
@@ -91,7 +93,7 @@ impl Vault {
             keys: RwLock::new(Arc::new(keys)),
             cache: TokenCache::new(config.cache_capacity.max(16)),
             config,
-            known: KnownFingerprints::default(),
+            directory: Directory::default(),
             month_keys: Mutex::new(HashMap::new()),
             generation: std::sync::atomic::AtomicI64::new(i64::MIN),
             subject_keys: Mutex::new(HashMap::new()),
@@ -105,8 +107,8 @@ impl Vault {
     pub(crate) async fn reload_keys(&self) -> Result<(), PrivacyError> {
         let fresh = Keyring::load(&self.db, &self.master).await?;
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
-        // Rotation recomputes fingerprints in place: the hints start again from the vault.
-        self.known.clear();
+        // Rotation recomputes fingerprints in place: the directory starts again from the vault.
+        self.directory.clear();
         Ok(())
     }
 
@@ -182,7 +184,7 @@ impl Vault {
             self.resolve(kind, &mut misses).await?;
         }
         for m in misses {
-            let (token, _) = m.found.expect("resolve fills every miss");
+            let token = m.found.expect("resolve fills every miss");
             // Month-block tokens are cheaper to make again than to hold: keeping millions of
             // one-off numbers would push the lines' tokens out of the cache.
             if !m.computed {
@@ -211,8 +213,8 @@ impl Vault {
         }
         // Stored other-party tokens exist only from before month-block tokens (ADR 0003): while
         // there are none, their fingerprints (an HMAC each) are not worth computing.
-        let stored =
-            kind != PiiKind::OtherParty || self.known.may_hold_any(&self.db, kind, keys.versions.len() == 1).await?;
+        let stored = kind != PiiKind::OtherParty
+            || self.directory.may_hold_any(&self.db, &keys.token_ids, kind, keys.versions.len() == 1).await?;
         let fps: Vec<Vec<Vec<u8>>> = misses
             .iter()
             .map(|m| {
@@ -237,7 +239,7 @@ impl Vault {
                     && let Subject::OtherParty { month } = m.subject
                 {
                     let cipher = self.month_cipher(&keys, month, m.subject).await?;
-                    m.found = Some((Arc::from(cipher.encode(m.value)), cipher.sid()));
+                    m.found = Some(Arc::from(cipher.encode(m.value)));
                     m.computed = true;
                 }
             }
@@ -259,6 +261,7 @@ impl Vault {
         let seen = self.generation.swap(now, Ordering::AcqRel);
         if seen != now && seen != i64::MIN {
             self.cache.clear();
+            self.directory.clear();
             self.subject_keys.lock().unwrap_or_else(|p| p.into_inner()).clear();
             self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).clear();
         }
@@ -284,18 +287,47 @@ impl Vault {
         Ok(cipher)
     }
 
-    /// Token and subject of each fingerprint set, where one exists.
-    async fn lookup(&self, kind: PiiKind, fps: &[Vec<Vec<u8>>]) -> Result<Vec<Option<(Arc<str>, i64)>>, PrivacyError> {
-        Ok(self.find(kind, fps).await?.into_iter().map(|f| f.map(|f| (f.token, f.subject))).collect())
+    /// The token of each fingerprint set, where the vault holds one: from the directory, and
+    /// only for what it cannot tell, from the database.
+    async fn lookup(&self, kind: PiiKind, fps: &[Vec<Vec<u8>>]) -> Result<Vec<Option<Arc<str>>>, PrivacyError> {
+        let keys = self.keys();
+        let known = self.directory.tokens(&self.db, &keys.token_ids, kind, fps, keys.versions.len() == 1).await?;
+        let asked = if known.contains(&Known::Ask) {
+            let ask: Vec<Vec<Vec<u8>>> = fps
+                .iter()
+                .zip(&known)
+                .map(|(set, k)| if *k == Known::Ask { set.clone() } else { Vec::new() })
+                .collect();
+            self.query(kind, &ask).await?
+        } else {
+            vec![None; fps.len()]
+        };
+        Ok(known
+            .into_iter()
+            .zip(asked)
+            .map(|(k, asked)| match k {
+                Known::Token(t) => Some(t.to_arc()),
+                Known::Ask => asked.map(|f| f.token),
+                Known::Absent => None,
+            })
+            .collect())
     }
 
-    /// The row of each fingerprint set, where one exists.
+    /// The row of each fingerprint set, where one exists (the directory spares the query for
+    /// values the vault does not hold).
     async fn find(&self, kind: PiiKind, fps: &[Vec<Vec<u8>>]) -> Result<Vec<Option<Found>>, PrivacyError> {
         let keys = self.keys();
+        let known = self.directory.tokens(&self.db, &keys.token_ids, kind, fps, keys.versions.len() == 1).await?;
+        let held: Vec<Vec<Vec<u8>>> =
+            fps.iter().zip(&known).map(|(set, k)| if *k == Known::Absent { Vec::new() } else { set.clone() }).collect();
+        self.query(kind, &held).await
+    }
+
+    /// The row of each fingerprint set, read from the database.
+    async fn query(&self, kind: PiiKind, fps: &[Vec<Vec<u8>>]) -> Result<Vec<Option<Found>>, PrivacyError> {
+        let keys = self.keys();
         let mut by_fp: HashMap<Vec<u8>, Found> = HashMap::new();
-        // Values the vault cannot hold are not looked up at all.
-        let maybe = self.known.maybe_present(&self.db, kind, fps, self.keys().versions.len() == 1).await?;
-        let all: Vec<&Vec<u8>> = fps.iter().zip(&maybe).filter(|(_, m)| **m).flat_map(|(set, _)| set).collect();
+        let all: Vec<&Vec<u8>> = fps.iter().flatten().collect();
         for chunk in all.chunks(CHUNK) {
             let sql = format!(
                 "SELECT id, token, fingerprint, subject_id, salt FROM vault_tokens WHERE kind = {} AND fingerprint IN ({})",
@@ -352,13 +384,15 @@ impl Vault {
                 }
             };
             let salt = token_id::random_salt();
-            let token = keys.token_ids.encode(kind, id, salt);
+            let body = keys.token_ids.body(kind, id, salt);
+            let token = PackedToken::from_body(kind, body).to_string();
             let fp = fingerprint(keys.current().fingerprint_key(kind), m.subject.scope(kind), m.value).to_vec();
             let sealed = crypto::seal(&key, m.value.as_bytes(), token.as_bytes());
-            rows.push(NewToken { miss: i, id, salt, token, fp, sid, sealed });
+            rows.push(NewToken { miss: i, id, salt, body, token, fp, sid, sealed });
             id += 1;
         }
         let mut lost: Vec<usize> = Vec::new();
+        let mut stored: Vec<(&[u8], u128)> = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO vault_tokens (id, salt, kind, fp_version, fingerprint, subject_id, value, created_at_ms) VALUES {} \
@@ -392,16 +426,18 @@ impl Vault {
             };
             for r in chunk {
                 if inserted.as_ref().is_none_or(|ids| ids.contains(&r.id)) {
-                    misses[r.miss].found = Some((Arc::from(r.token.as_str()), r.sid));
+                    misses[r.miss].found = Some(Arc::from(r.token.as_str()));
+                    stored.push((&r.fp, r.body));
                 } else {
                     lost.push(r.miss);
                 }
             }
         }
         tx.commit().await.map_err(StoreError::from)?;
-        self.known.add(kind, rows.iter().map(|r| r.fp.as_slice()));
+        // Only rows that went in: a conflicting one's token is the other process's.
+        self.directory.add(kind, stored);
         if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
-            self.known.advance(first.id, last.id);
+            self.directory.advance(first.id, last.id);
         }
         if !lost.is_empty() {
             // Another process tokenised the same values meanwhile: take its tokens.
@@ -617,6 +653,7 @@ impl Vault {
             return;
         }
         self.cache.clear();
+        self.directory.clear();
         self.forget_keys(subjects);
     }
 

@@ -190,6 +190,28 @@ async fn an_erasure_in_one_process_is_seen_by_every_other_at_once() {
 }
 
 #[tokio::test]
+async fn a_value_another_process_tokenised_meanwhile_gets_that_token_not_a_second_one() {
+    let f = fixture().await;
+    let other = open_vault(&f.test, PrivacyConfig::default()).await;
+    let c = customer("C5");
+    // This process holds its directory of lines (loaded on first use) before the other adds one.
+    let first = f.vault.tokenize(PiiKind::Msisdn, "393405550001", &c).await.unwrap();
+    let made_there = other.tokenize(PiiKind::Msisdn, "393405550002", &c).await.unwrap();
+    // Caught up from the vault, not made again: one value, one token, in both processes.
+    let seen_here = f.vault.tokenize(PiiKind::Msisdn, "393405550002", &c).await.unwrap();
+    assert_eq!(seen_here, made_there);
+    assert_eq!(other.tokenize(PiiKind::Msisdn, "393405550001", &c).await.unwrap(), first);
+    // Both in one batch, with a new value between them, from a process with no cache.
+    let fresh = open_vault(&f.test, PrivacyConfig::default()).await;
+    let out = fresh
+        .tokenize_batch(PiiKind::Msisdn, &[("393405550002", &c), ("393405550003", &c), ("393405550001", &c)])
+        .await
+        .unwrap();
+    assert_eq!((&out[0], &out[2]), (&made_there, &first));
+    assert_eq!(reveal(&f.vault, &out[1]).await.unwrap(), "393405550003");
+}
+
+#[tokio::test]
 async fn erasure_needs_its_permission() {
     let f = fixture().await;
     let e = f.vault.erase_customer(&Principal::new("mark", ["privacy.reveal.*"]), "C1").await.unwrap_err();
