@@ -70,6 +70,24 @@ impl Default for IdSet {
 }
 
 impl IdSet {
+    /// An empty set sized for about `n` ids, so that loading them never grows a table.
+    pub fn with_capacity(n: usize) -> Self {
+        let mut set = Self::default();
+        set.reserve(n);
+        set
+    }
+
+    /// Makes room for `n` ids in all (those held and the new ones) at once, instead of growing
+    /// each table several times on the way. Ids spread evenly over the tables: each is sized
+    /// for its share and four standard deviations more.
+    pub fn reserve(&mut self, n: usize) {
+        let share = n >> SHARD_BITS;
+        let per_table = share + 4 * share.isqrt() + 4;
+        for slots in self.shards.iter_mut() {
+            slots.reserve(per_table);
+        }
+    }
+
     fn split(id: u128) -> (usize, u64) {
         ((id >> (128 - SHARD_BITS)) as usize, id as u64)
     }
@@ -94,6 +112,7 @@ impl IdSet {
     }
 
     fn absorb(&mut self, other: IdSet) {
+        self.reserve(self.len + other.len);
         for (mine, theirs) in self.shards.iter_mut().zip(other.shards.into_vec()) {
             for v in theirs.values() {
                 self.len += usize::from(mine.insert(v));
@@ -156,7 +175,17 @@ impl Slots {
     }
 
     fn grow(&mut self) {
-        let size = (self.table.len() + self.table.len() / 4).max(8);
+        self.resize((self.table.len() + self.table.len() / 4).max(8));
+    }
+
+    /// Room for `n` values without growing.
+    fn reserve(&mut self, n: usize) {
+        if n * 5 > self.table.len() * 4 {
+            self.resize(n * 5 / 4 + 1);
+        }
+    }
+
+    fn resize(&mut self, size: usize) {
         let old = std::mem::replace(&mut self.table, vec![0; size]);
         for v in old.into_iter().filter(|v| *v != 0) {
             let i = self.find(v);
@@ -571,8 +600,7 @@ fn load_hour(
     skip_key: Option<&str>,
     (day, hour): Hour,
 ) -> Result<IdSet, IngestError> {
-    let mut set = IdSet::default();
-    let Some(files) = snapshot.files.get(DATASET) else { return Ok(set) };
+    let Some(files) = snapshot.files.get(DATASET) else { return Ok(IdSet::default()) };
     let date_dir = format!("{DATASET}/date={}/", day.format("%Y-%m-%d"));
     let own = format!("{date_dir}hour={hour:02}/");
     let legacy = format!("{date_dir}hour=00/");
@@ -581,20 +609,26 @@ fn load_hour(
         .map(|files| files.iter().map(|f| f.path.as_str()).collect())
         .unwrap_or_default();
     let prefix = format!("{source}-");
-    for f in files.iter().filter(|f| !skip.contains(f.path.as_str())) {
-        // Another hour's folder is read only for the day-wide parts of before, under hour 0.
-        let day_wide_only = if f.path.starts_with(&own) {
-            false
-        } else if hour != 0 && f.path.starts_with(&legacy) {
-            true
-        } else {
-            continue;
-        };
-        // Parts are named after their commit, which starts with the source (both folder
-        // prefixes have the same length).
-        if !f.path[own.len()..].starts_with(&prefix) {
-            continue;
-        }
+    let parts: Vec<(&sb_lake::FileEntry, bool)> = files
+        .iter()
+        .filter(|f| !skip.contains(f.path.as_str()))
+        .filter_map(|f| {
+            // Another hour's folder is read only for the day-wide parts of before, under hour 0.
+            let day_wide_only = if f.path.starts_with(&own) {
+                false
+            } else if hour != 0 && f.path.starts_with(&legacy) {
+                true
+            } else {
+                return None;
+            };
+            // Parts are named after their commit, which starts with the source (both folder
+            // prefixes have the same length).
+            f.path[own.len()..].starts_with(&prefix).then_some((f, day_wide_only))
+        })
+        .collect();
+    // The manifest counts each part's rows: the set is made its size at once.
+    let mut set = IdSet::with_capacity(parts.iter().map(|(f, _)| f.rows as usize).sum());
+    for (f, day_wide_only) in parts {
         let path = lake.root().join(&f.path);
         let read_err = |e: &dyn std::fmt::Display| IngestError::Io(format!("cannot read {}: {e}", path.display()));
         let file = std::fs::File::open(&path).map_err(|e| read_err(&e))?;
