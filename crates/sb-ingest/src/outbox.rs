@@ -64,24 +64,15 @@ pub fn write(
         let mut z = zstd::Encoder::new(file, 1)?;
         serde_json::to_writer(&mut z, header).map_err(std::io::Error::other)?;
         z.write_all(b"\n")?;
-        write_lines(&mut z, lines)?;
+        for line in lines {
+            let line = line.map_err(|e| std::io::Error::other(e.to_string()))?;
+            serde_json::to_writer(&mut z, &line).map_err(std::io::Error::other)?;
+            z.write_all(b"\n")?;
+        }
         z.finish()?;
         Ok(())
     })
     .map_err(|e| IngestError::Io(format!("cannot write the outbox {}: {e}", target.display())))
-}
-
-/// Writes totals one JSON object a line, as outboxes (and the loader's runs on disk) hold them.
-pub(crate) fn write_lines(
-    w: &mut impl Write,
-    lines: impl Iterator<Item = Result<LineUsage, IngestError>>,
-) -> std::io::Result<()> {
-    for line in lines {
-        let line = line.map_err(|e| std::io::Error::other(e.to_string()))?;
-        serde_json::to_writer(&mut *w, &line).map_err(std::io::Error::other)?;
-        w.write_all(b"\n")?;
-    }
-    Ok(())
 }
 
 /// The outbox of `commit_id`: its header and an iterator over its totals; `None` if there is
@@ -97,9 +88,11 @@ pub fn open(dir: &Path, commit_id: &str) -> Result<Option<(Header, Lines)>, Inge
             let mut first = String::new();
             reader.read_line(&mut first).map_err(|e| unreadable(&e))?;
             let header: Header = serde_json::from_str(&first).map_err(|e| unreadable(&e))?;
-            let mut lines = Lines::from_reader(reader, format!("outbox {}", current.display()));
-            lines.line_no = 1;
-            return Ok(Some((header, lines)));
+            let name = format!("outbox {}", current.display());
+            return Ok(Some((
+                header,
+                Lines { reader: Some(reader), inline: Vec::new().into_iter(), name, line_no: 1 },
+            )));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(IngestError::Io(format!("cannot read {}: {e}", current.display()))),
@@ -125,13 +118,6 @@ pub struct Lines {
     /// What the totals are, for errors (`outbox PATH`).
     name: String,
     line_no: u64,
-}
-
-impl Lines {
-    /// The totals written by [`write_lines`] to `reader`; `name` says what they are in errors.
-    pub(crate) fn from_reader(reader: Box<dyn BufRead + Send>, name: String) -> Self {
-        Self { reader: Some(reader), inline: Vec::new().into_iter(), name, line_no: 0 }
-    }
 }
 
 impl Iterator for Lines {
