@@ -254,6 +254,9 @@ impl MasterData {
         summary.customers = self.load(&source, &CUSTOMERS, &self.config.customers_query, &mut summary.linked).await?;
         summary.lines = self.load(&source, &LINES, &self.config.lines_query, &mut summary.linked).await?;
         source.close().await;
+        if let Err(e) = self.vault.save_directory().await {
+            tracing::warn!(error = %e, "the vault's directory was not saved; the next start reads it row by row");
+        }
         summary.seconds = started.elapsed().as_secs_f64();
         tracing::info!(
             customers_changed = summary.customers.new + summary.customers.changed,

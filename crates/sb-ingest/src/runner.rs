@@ -616,6 +616,10 @@ impl Ingestor {
         drop(window_guard);
         let entry = self.journal.by_id(entry.id).await?;
         self.finish(&entry, &header).await?;
+        // The next process then reads the vault's directory in a few rows (a speed-up only).
+        if let Err(e) = self.vault.save_directory().await {
+            tracing::warn!(error = %e, "the vault's directory was not saved; the next start reads it row by row");
+        }
         if replay {
             self.journal.replayed(entry.id).await?;
         }

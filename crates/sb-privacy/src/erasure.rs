@@ -218,6 +218,8 @@ async fn destroy_subject(tx: &mut sqlx::Transaction<'static, sqlx::Any>, sid: i6
     .await?;
     // Every vault process sees the change and drops what it holds in memory.
     sqlx::query("UPDATE vault_counters SET next_id = next_id + 1 WHERE name = 'changes'").execute(&mut **tx).await?;
+    // Saved directories name the erased rows' fingerprints: they go with them.
+    sqlx::query("DELETE FROM vault_directory_parts").execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -17,6 +17,15 @@
 //! A value another process inserts between the directory's refresh and our own insert conflicts
 //! on the unique index, and is then looked up. A kind with more than [`MAX_ENTRIES`] rows is
 //! not held: its values are looked up.
+//!
+//! Streaming every row costs a new process seconds (a driver round trip per row), so the
+//! directory is also **saved in the vault** ([`Directory::save`], after each ingested file):
+//! per kind, parts of 65,536 entries of 29 bytes (the fingerprint's 12 bytes, a tag, the
+//! body), with the high-water mark, the vault's change generation, the fingerprint version and a
+//! check of the token-id key they hold for. A new process reads a valid snapshot in a few rows,
+//! then the rows added since its mark. Erasure and rotation delete every snapshot (they are
+//! invalid anyway: the generation or the fingerprint version moves); a snapshot holds nothing
+//! the vault's own index does not (fingerprints are keyed hashes, bodies encrypted row ids).
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -26,6 +35,7 @@ use futures_util::TryStreamExt;
 use sb_store::sqlx::{self, Row};
 use sb_store::{Db, StoreError};
 
+use crate::keys::Keyring;
 use crate::token_id::{PackedToken, TokenIds};
 use crate::{PiiKind, PrivacyError};
 
@@ -73,9 +83,20 @@ pub(crate) enum Known {
     Ask,
 }
 
+/// What this process last saved or read of a kind's snapshot.
+#[derive(Clone, Copy)]
+struct Saved {
+    /// Entries in the snapshot.
+    len: usize,
+    /// Its high-water mark.
+    high_water: i64,
+}
+
 #[derive(Default)]
 struct State {
     kinds: HashMap<PiiKind, KindMap>,
+    /// Per held kind, the snapshot in the vault that matches this process's map (if any).
+    saved: HashMap<PiiKind, Saved>,
     /// Rows up to this id are in every held map (row ids are handed out across kinds from one
     /// counter and committed in order, so rows after it are exactly those with a larger id).
     /// `None` while no kind is held.
@@ -101,7 +122,8 @@ impl Directory {
     /// Brings `kind`'s map up to date: on first use every row of the kind (streamed), then the
     /// rows added since the shared mark — by this process or any other, of any kind held — in
     /// one indexed query.
-    async fn refresh(&self, db: &Db, ids: &TokenIds, kind: PiiKind) -> Result<(), PrivacyError> {
+    async fn refresh(&self, db: &Db, keys: &Keyring, kind: PiiKind) -> Result<(), PrivacyError> {
+        let ids = &keys.token_ids;
         let (held, mark) = {
             let state = self.lock();
             (state.kinds.get(&kind).map(|k| matches!(k, KindMap::Held(_))), state.high_water)
@@ -109,11 +131,24 @@ impl Directory {
         match held {
             Some(false) => Ok(()),
             Some(true) => self.catch_up(db, ids, mark.unwrap_or(0)).await,
-            None => self.load_kind(db, ids, kind, mark).await,
+            None => {
+                if let Some((map, saved)) = read_snapshot(db, keys, kind).await? {
+                    let since = {
+                        let mut state = self.lock();
+                        state.kinds.insert(kind, KindMap::Held(map));
+                        state.saved.insert(kind, saved);
+                        // The rows after the older of the two marks, into every map held.
+                        let mark = *state.high_water.get_or_insert(saved.high_water);
+                        mark.min(saved.high_water)
+                    };
+                    return self.catch_up(db, ids, since).await;
+                }
+                self.load_kind(db, ids, kind, mark).await
+            }
         }
     }
 
-    /// First use of `kind`: all its rows, by its index.
+    /// First use of `kind` without a snapshot: all its rows, by its index.
     async fn load_kind(&self, db: &Db, ids: &TokenIds, kind: PiiKind, mark: Option<i64>) -> Result<(), PrivacyError> {
         // With no kind held yet, the mark starts at the newest row now: rows after it are read
         // by the next catch-up (or are in this stream already: maps ignore repeats).
@@ -186,22 +221,21 @@ impl Directory {
     }
 
     /// What the vault holds of each value, given as its fingerprints (one per live root
-    /// version). `exact_versions`: whether one root version is live (during a rotation,
-    /// fingerprints of existing rows change in place, which the directory cannot follow: every
-    /// value is then asked for). An empty set (a value not worth looking up) is `Absent`.
+    /// version). While more than one root version is live (during a rotation, fingerprints of
+    /// existing rows change in place, which the directory cannot follow) every value is asked
+    /// for. An empty set (a value not worth looking up) is `Absent`.
     pub async fn tokens(
         &self,
         db: &Db,
-        ids: &TokenIds,
+        keys: &Keyring,
         kind: PiiKind,
         fps: &[Vec<Vec<u8>>],
-        exact_versions: bool,
     ) -> Result<Vec<Known>, PrivacyError> {
         let ask = |set: &Vec<Vec<u8>>| if set.is_empty() { Known::Absent } else { Known::Ask };
-        if !exact_versions {
+        if !exact_versions(keys) {
             return Ok(fps.iter().map(ask).collect());
         }
-        self.refresh(db, ids, kind).await?;
+        self.refresh(db, keys, kind).await?;
         let state = self.lock();
         Ok(match state.kinds.get(&kind) {
             Some(KindMap::Held(map)) => fps
@@ -217,20 +251,13 @@ impl Directory {
         })
     }
 
-    /// Whether the vault may hold any value of `kind` (see [`Directory::tokens`] for
-    /// `exact_versions`): other parties who are not customers are no longer stored, so their
+    /// Whether the vault may hold any value of `kind` (always, during a rotation): other parties who are not customers are no longer stored, so their
     /// fingerprints need not be computed at all while none of the old kind remain.
-    pub async fn may_hold_any(
-        &self,
-        db: &Db,
-        ids: &TokenIds,
-        kind: PiiKind,
-        exact_versions: bool,
-    ) -> Result<bool, PrivacyError> {
-        if !exact_versions {
+    pub async fn may_hold_any(&self, db: &Db, keys: &Keyring, kind: PiiKind) -> Result<bool, PrivacyError> {
+        if !exact_versions(keys) {
             return Ok(true);
         }
-        self.refresh(db, ids, kind).await?;
+        self.refresh(db, keys, kind).await?;
         Ok(match self.lock().kinds.get(&kind) {
             Some(KindMap::Held(map)) => !map.is_empty(),
             _ => true,
@@ -263,6 +290,191 @@ impl Directory {
     pub fn clear(&self) {
         *self.lock() = State::default();
     }
+
+    /// Saves the kinds held into the vault, for the next process, as of change `generation`
+    /// (the one this process's memory reflects). A kind whose map has not changed since its
+    /// snapshot only has the snapshot's mark moved on; one that grew by less than a sixteenth
+    /// keeps its snapshot (the next process reads the few rows after it). Returns the entries
+    /// written.
+    pub async fn save(&self, db: &Db, keys: &Keyring, generation: i64) -> Result<usize, PrivacyError> {
+        if !exact_versions(keys) {
+            return Ok(0);
+        }
+        let (high_water, kinds) = {
+            let state = self.lock();
+            let Some(hw) = state.high_water else { return Ok(0) };
+            let kinds: Vec<(PiiKind, usize, Option<Saved>)> = state
+                .kinds
+                .iter()
+                .filter_map(|(k, m)| match m {
+                    KindMap::Held(map) if !map.is_empty() => Some((*k, map.len(), state.saved.get(k).copied())),
+                    _ => None,
+                })
+                .collect();
+            (hw, kinds)
+        };
+        let check = key_check(keys);
+        let mut written = 0;
+        for (kind, len, saved) in kinds {
+            match saved {
+                Some(s) if s.len == len => {
+                    if s.high_water < high_water {
+                        // Every row of the kind up to the new mark is the snapshot's already.
+                        let moved = sqlx::query(
+                            "UPDATE vault_directory_parts SET high_water = $1 WHERE kind = $2 AND high_water = $3 \
+                             AND generation = $4 AND fp_version = $5",
+                        )
+                        .bind(high_water)
+                        .bind(kind.as_str())
+                        .bind(s.high_water)
+                        .bind(generation)
+                        .bind(keys.current)
+                        .execute(db.pool())
+                        .await
+                        .map_err(StoreError::from)?
+                        .rows_affected();
+                        if moved > 0 {
+                            self.mark_saved(kind, Saved { len, high_water });
+                        }
+                    }
+                }
+                Some(s) if len - s.len.min(len) < (s.len / 16).max(1) => {}
+                _ => {
+                    let Some((parts, saved)) = self.encode(kind) else { continue };
+                    let mut tx = db.begin_write().await?;
+                    sqlx::query("DELETE FROM vault_directory_parts WHERE kind = $1")
+                        .bind(kind.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(StoreError::from)?;
+                    let total = parts.len() as i64;
+                    for (i, entries) in parts.into_iter().enumerate() {
+                        sqlx::query(
+                            "INSERT INTO vault_directory_parts (kind, part, parts, high_water, generation, fp_version, key_check, entries) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        )
+                        .bind(kind.as_str())
+                        .bind(i as i64)
+                        .bind(total)
+                        .bind(saved.high_water)
+                        .bind(generation)
+                        .bind(keys.current)
+                        .bind(check.to_vec())
+                        .bind(entries)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(StoreError::from)?;
+                    }
+                    tx.commit().await.map_err(StoreError::from)?;
+                    written += saved.len;
+                    self.mark_saved(kind, saved);
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    /// Entries of `kind`'s snapshot as this process knows it (saved or read).
+    #[cfg(test)]
+    pub fn saved_len(&self, kind: PiiKind) -> Option<usize> {
+        self.lock().saved.get(&kind).map(|s| s.len)
+    }
+
+    /// `kind`'s map as snapshot parts, and what they hold.
+    fn encode(&self, kind: PiiKind) -> Option<(Vec<Vec<u8>>, Saved)> {
+        let state = self.lock();
+        let (Some(KindMap::Held(map)), Some(high_water)) = (state.kinds.get(&kind), state.high_water) else {
+            return None;
+        };
+        let mut parts = Vec::with_capacity(map.len().div_ceil(PART_ENTRIES));
+        let mut part: Vec<u8> = Vec::new();
+        for (fp, body) in map {
+            if part.is_empty() {
+                part.reserve_exact(PART_ENTRIES * ENTRY_BYTES);
+            }
+            part.extend_from_slice(&fp.0);
+            match body {
+                Some(b) => {
+                    part.push(1);
+                    part.extend_from_slice(b);
+                }
+                None => part.extend_from_slice(&[0; 17]),
+            }
+            if part.len() == PART_ENTRIES * ENTRY_BYTES {
+                parts.push(std::mem::take(&mut part));
+            }
+        }
+        if !part.is_empty() {
+            parts.push(part);
+        }
+        Some((parts, Saved { len: map.len(), high_water }))
+    }
+
+    /// Records what the vault now holds of `kind`, unless the directory was emptied meanwhile.
+    fn mark_saved(&self, kind: PiiKind, saved: Saved) {
+        let mut state = self.lock();
+        if matches!(state.kinds.get(&kind), Some(KindMap::Held(m)) if m.len() >= saved.len) {
+            state.saved.insert(kind, saved);
+        }
+    }
+}
+
+/// Entries per snapshot part.
+const PART_ENTRIES: usize = 65_536;
+/// Bytes of an entry in a part: the fingerprint's 12, a tag (1: a body follows; 0: a legacy
+/// token, asked for), the body's 16.
+const ENTRY_BYTES: usize = 29;
+
+/// Whether one root version is live, so that fingerprints of stored rows do not change.
+fn exact_versions(keys: &Keyring) -> bool {
+    keys.versions.len() == 1
+}
+
+/// A value only the token-id key gives: a snapshot made under another key is not read.
+fn key_check(keys: &Keyring) -> [u8; 16] {
+    keys.token_ids.body(PiiKind::FreeText, 0, 0).to_be_bytes()
+}
+
+/// `kind`'s snapshot in the vault, if one is valid now: made under the vault's current change
+/// generation, fingerprint version and token-id key, and whole.
+async fn read_snapshot(db: &Db, keys: &Keyring, kind: PiiKind) -> Result<Option<(Map, Saved)>, PrivacyError> {
+    let mut rows = sqlx::query(
+        "SELECT part, parts, high_water, entries FROM vault_directory_parts WHERE kind = $1 AND fp_version = $2 \
+         AND key_check = $3 AND generation = (SELECT next_id FROM vault_counters WHERE name = 'changes') ORDER BY part",
+    )
+    .bind(kind.as_str())
+    .bind(keys.current)
+    .bind(key_check(keys).to_vec())
+    .fetch(db.pool());
+    let mut map = Map::default();
+    let mut seen = 0i64;
+    let mut header: Option<(i64, i64)> = None;
+    while let Some(row) = rows.try_next().await.map_err(StoreError::from)? {
+        let part: i64 = row.try_get(0).map_err(StoreError::from)?;
+        let parts: i64 = row.try_get(1).map_err(StoreError::from)?;
+        let high_water: i64 = row.try_get(2).map_err(StoreError::from)?;
+        let entries: Vec<u8> = row.try_get(3).map_err(StoreError::from)?;
+        if part != seen || header.is_some_and(|h| h != (parts, high_water)) || entries.len() % ENTRY_BYTES != 0 {
+            return Ok(None);
+        }
+        header = Some((parts, high_water));
+        seen += 1;
+        if map.is_empty() {
+            map.reserve(parts as usize * PART_ENTRIES);
+        }
+        for e in entries.chunks_exact(ENTRY_BYTES) {
+            let fp = FpKey(e[..12].try_into().expect("12 bytes"));
+            let body = (e[12] == 1).then(|| e[13..].try_into().expect("16 bytes"));
+            map.insert(fp, body);
+        }
+    }
+    Ok(match header {
+        Some((parts, high_water)) if parts == seen && map.len() <= MAX_ENTRIES => {
+            let len = map.len();
+            Some((map, Saved { len, high_water }))
+        }
+        _ => None,
+    })
 }
 
 #[cfg(test)]

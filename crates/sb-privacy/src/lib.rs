@@ -49,7 +49,11 @@ pub use vault::{Revealed, Vault, handle_kind};
 /// The vault's tables (applied to the vault's own database by [`Vault::open`]).
 pub static MIGRATIONS: sb_store::MigrationSet = sb_store::MigrationSet {
     domain: "privacy",
-    migrations: &[sb_store::migration!(1, "0001_vault"), sb_store::migration!(2, "0002_token_ids")],
+    migrations: &[
+        sb_store::migration!(1, "0001_vault"),
+        sb_store::migration!(2, "0002_token_ids"),
+        sb_store::migration!(3, "0003_directory_snapshots"),
+    ],
 };
 
 /// Every permission the vault checks, for role tables and documentation.

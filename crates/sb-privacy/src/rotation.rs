@@ -116,6 +116,8 @@ impl Vault {
             tx.commit().await.map_err(StoreError::from)?;
             recomputed += rows.len() as i64;
         }
+        // Saved directories hold the old fingerprints (and are no longer read: the version moved).
+        sqlx::query("DELETE FROM vault_directory_parts").execute(self.db.pool()).await.map_err(StoreError::from)?;
         let detail = format!(
             "current version {current}; subject keys rewrapped: {rewrapped}; fingerprints recomputed: {recomputed}"
         );
