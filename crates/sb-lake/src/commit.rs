@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
 use crate::LakeError;
@@ -309,12 +310,17 @@ impl Staged {
         let final_path = dir.join(&name);
         let tmp = staging_path(&final_path);
         let file = File::create(&tmp).map_err(io("cannot create", &tmp))?;
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("level 1 is valid")))
             // 128 Ki rows: what a reader needs to skip well, and the writer holds at most one
             // such group per open part in memory (an hour's file keeps several parts open).
-            .set_max_row_group_row_count(Some(128 * 1024))
-            .build();
+            .set_max_row_group_row_count(Some(128 * 1024));
+        for field in schema.fields() {
+            if crate::schema::HIGH_CARDINALITY.contains(&field.name().as_str()) {
+                props = props.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+            }
+        }
+        let props = props.build();
         let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| LakeError::Parquet(e.to_string()))?;
         Ok(PartWriter { writer, dataset: dataset.to_owned(), relative: format!("{dir_rel}/{name}"), tmp, rows: 0 })
     }

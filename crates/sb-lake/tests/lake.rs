@@ -129,3 +129,24 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+#[tokio::test]
+async fn high_cardinality_columns_are_written_without_a_dictionary_and_the_others_with_one() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let commit = stage_one(&lake, "c1", "file-a", &["r1", "r2", "r3"]).commit().unwrap();
+    let file = std::fs::File::open(dir.path().join(&commit.add[0].path)).unwrap();
+    let meta = SerializedFileReader::new(file).unwrap().metadata().row_group(0).clone();
+    let dictionary = |name: &str| {
+        let c = meta.columns().iter().find(|c| c.column_path().string() == name).unwrap();
+        c.dictionary_page_offset().is_some()
+    };
+    for name in ["record_id", "line", "imsi", "start_time"] {
+        assert!(!dictionary(name), "{name}");
+    }
+    for name in ["source", "record_type", "channel", "event_date"] {
+        assert!(dictionary(name), "{name}");
+    }
+    assert_eq!(sum(&lake).await, "n,total\n3,30.0000\n");
+}
