@@ -454,7 +454,10 @@ async fn read_snapshot(db: &Db, keys: &Keyring, kind: PiiKind) -> Result<Option<
         let parts: i64 = row.try_get(1).map_err(StoreError::from)?;
         let high_water: i64 = row.try_get(2).map_err(StoreError::from)?;
         let entries: Vec<u8> = row.try_get(3).map_err(StoreError::from)?;
-        if part != seen || header.is_some_and(|h| h != (parts, high_water)) || entries.len() % ENTRY_BYTES != 0 {
+        if part != seen
+            || header.is_some_and(|h| h != (parts, high_water))
+            || !entries.len().is_multiple_of(ENTRY_BYTES)
+        {
             return Ok(None);
         }
         header = Some((parts, high_water));
