@@ -251,8 +251,9 @@ impl Directory {
         })
     }
 
-    /// Whether the vault may hold any value of `kind` (always, during a rotation): other parties who are not customers are no longer stored, so their
-    /// fingerprints need not be computed at all while none of the old kind remain.
+    /// Whether the vault may hold any value of `kind` (always, during a rotation): other
+    /// parties who are not customers are no longer stored, so their fingerprints need not be
+    /// computed at all while none of the old kind remain.
     pub async fn may_hold_any(&self, db: &Db, keys: &Keyring, kind: PiiKind) -> Result<bool, PrivacyError> {
         if !exact_versions(keys) {
             return Ok(true);
@@ -463,7 +464,8 @@ async fn read_snapshot(db: &Db, keys: &Keyring, kind: PiiKind) -> Result<Option<
         header = Some((parts, high_water));
         seen += 1;
         if map.is_empty() {
-            map.reserve(parts as usize * PART_ENTRIES);
+            let parts = usize::try_from(parts).unwrap_or(0).min(MAX_ENTRIES.div_ceil(PART_ENTRIES));
+            map.reserve(parts * PART_ENTRIES);
         }
         for e in entries.chunks_exact(ENTRY_BYTES) {
             let fp = FpKey(e[..12].try_into().expect("12 bytes"));
