@@ -339,7 +339,7 @@ impl Directory {
                         }
                     }
                 }
-                Some(s) if len - s.len.min(len) < (s.len / 16).max(1) => {}
+                Some(s) if len.saturating_sub(s.len) < (s.len / 16).max(1) => {}
                 _ => {
                     let Some((parts, saved)) = self.encode(kind) else { continue };
                     let mut tx = db.begin_write().await?;
