@@ -6,7 +6,6 @@
 //! become [`LineUsage`] values one at a time, as the outbox is written.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::collections::hash_map::Entry as MapEntry;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
@@ -17,8 +16,8 @@ use chrono::NaiveDate;
 use sb_core::{LineUsage, TopupChannel, Topups, UsageKind};
 use sb_privacy::PackedToken;
 
-use crate::IngestError;
 use crate::rows::Row;
+use crate::{FastMap, IngestError};
 
 const CHANNELS: usize = TopupChannel::ALL.len();
 /// Tables the totals are split into.
@@ -123,15 +122,15 @@ pub const DEFAULT_MEMORY_LINES: usize = 200_000;
 /// they are reached, they are written, sorted, to a run in an unnamed temporary file (gone
 /// when closed, even after a crash), and [`Aggregates::into_lines`] merges the runs.
 pub struct Aggregator {
-    shards: Vec<HashMap<(Line, NaiveDate), Totals>>,
+    shards: Vec<FastMap<(Line, NaiveDate), Totals>>,
     held: usize,
     max_lines: usize,
     spill_dir: PathBuf,
     runs: Vec<File>,
 }
 
-fn tables() -> Vec<HashMap<(Line, NaiveDate), Totals>> {
-    (0..SHARDS).map(|_| HashMap::new()).collect()
+fn tables() -> Vec<FastMap<(Line, NaiveDate), Totals>> {
+    (0..SHARDS).map(|_| FastMap::default()).collect()
 }
 
 impl Aggregator {
@@ -199,11 +198,12 @@ impl Aggregator {
         };
         std::fs::create_dir_all(&self.spill_dir).map_err(failed)?;
         let file = tempfile::tempfile_in(&self.spill_dir).map_err(failed)?;
-        let mut z = zstd::Encoder::new(BufWriter::with_capacity(1 << 16, file), 1).map_err(failed)?;
+        // The buffer is in front of the compressor: entries are written a field at a time.
+        let mut z = BufWriter::with_capacity(1 << 16, zstd::Encoder::new(file, 1).map_err(failed)?);
         for entry in entries {
             run::write(&mut z, &entry?).map_err(failed)?;
         }
-        let mut file = z.finish().map_err(failed)?.into_inner().map_err(|e| failed(e.into_error()))?;
+        let mut file = z.into_inner().map_err(|e| failed(e.into_error()))?.finish().map_err(failed)?;
         file.seek(SeekFrom::Start(0)).map_err(failed)?;
         Ok(file)
     }
@@ -217,7 +217,7 @@ impl Aggregator {
 }
 
 /// Each table as a list sorted by line and day, one table at a time.
-fn sort(shards: Vec<HashMap<(Line, NaiveDate), Totals>>) -> Vec<Vec<Entry>> {
+fn sort(shards: Vec<FastMap<(Line, NaiveDate), Totals>>) -> Vec<Vec<Entry>> {
     shards
         .into_iter()
         .map(|shard| {

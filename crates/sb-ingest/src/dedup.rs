@@ -11,7 +11,7 @@
 //! Parts written before ids were kept per hour sit under `hour=00` without an `event_hour`
 //! column and hold a whole day: they count for every hour of their day.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::hash::Hasher;
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,7 +25,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sb_lake::{Lake, Snapshot};
 use siphasher::sip128::{Hasher128, SipHasher13};
 
-use crate::IngestError;
+use crate::{FastMap, IngestError};
 
 /// The dataset holding the window.
 pub const DATASET: &str = "_dedup";
@@ -210,7 +210,7 @@ pub const DEFAULT_PENDING_IDS: usize = 4_000_000;
 /// run with one cache line, and read from disk (one 4 KiB block) only when the filter says it
 /// may be there — about once in a thousand.
 pub struct Pending {
-    hours: HashMap<Hour, IdSet>,
+    hours: FastMap<Hour, IdSet>,
     held: usize,
     max_ids: usize,
     spill_dir: PathBuf,
@@ -231,7 +231,7 @@ impl Pending {
     /// Holds at most `max_ids` ids in memory; runs beyond go to `spill_dir`.
     pub fn new(max_ids: usize, spill_dir: PathBuf) -> Self {
         Self {
-            hours: HashMap::new(),
+            hours: FastMap::default(),
             held: 0,
             max_ids: max_ids.max(1),
             spill_dir,
@@ -341,7 +341,7 @@ impl Pending {
     }
 
     /// The ids held in memory per hour, and the hours (some of) whose ids went to runs.
-    fn into_parts(self) -> (HashMap<Hour, IdSet>, HashSet<Hour>) {
+    fn into_parts(self) -> (FastMap<Hour, IdSet>, HashSet<Hour>) {
         (self.hours, self.spilled)
     }
 }
@@ -491,7 +491,7 @@ pub fn expired<'s>(snapshot: &'s Snapshot, source: &str, first_day: NaiveDate) -
 /// The ids of the window, loaded per source and hour on demand, at most `max_ids` of them held.
 pub struct Window {
     /// By source, then hour: the set and when it was last used.
-    hours: HashMap<String, HashMap<Hour, (IdSet, u64)>>,
+    hours: FastMap<String, FastMap<Hour, (IdSet, u64)>>,
     held: usize,
     clock: u64,
     max_ids: usize,
@@ -509,7 +509,13 @@ pub const DEFAULT_MAX_IDS: usize = 20_000_000;
 impl Window {
     /// A window holding at most about `max_ids` ids in memory (the hour in use is always held).
     pub fn new(max_ids: usize) -> Self {
-        Self { hours: HashMap::new(), held: 0, clock: 0, max_ids }
+        Self { hours: FastMap::default(), held: 0, clock: 0, max_ids }
+    }
+
+    /// Takes the window's ids out, leaving an empty window of the same budget (which reads
+    /// the lake again if the taken one is not put back).
+    pub fn take(&mut self) -> Self {
+        std::mem::replace(self, Self::new(self.max_ids))
     }
 
     /// Whether `id` of a record of `hour` was committed before. Loads the hour when first

@@ -13,6 +13,9 @@
 //! See `docs/ingest.md`.
 
 mod aggregate;
+/// Hash maps looked up once per record (hours, line-days, cells): foldhash instead of the
+/// standard SipHash, whose cost per lookup showed in the loading and writing threads.
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub mod alerts;
 mod config;
 mod consumer;

@@ -8,7 +8,7 @@
 //! lines never has its totals in memory twice. Earlier versions wrote `<commit>.json`, one
 //! document with the totals inside; those are still read.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use sb_core::LineUsage;
@@ -61,7 +61,9 @@ pub fn write(
 ) -> Result<(), IngestError> {
     let target = path(dir, &header.commit_id);
     sb_core::fs::write_atomically_with(&target, |file| {
-        let mut z = zstd::Encoder::new(file, 1)?;
+        // serde_json writes a field at a time: buffered, the compressor sees large writes
+        // (unbuffered, its per-call overhead was most of the outbox's time).
+        let mut z = BufWriter::with_capacity(1 << 16, zstd::Encoder::new(file, 1)?);
         serde_json::to_writer(&mut z, header).map_err(std::io::Error::other)?;
         z.write_all(b"\n")?;
         for line in lines {
@@ -69,7 +71,7 @@ pub fn write(
             serde_json::to_writer(&mut z, &line).map_err(std::io::Error::other)?;
             z.write_all(b"\n")?;
         }
-        z.finish()?;
+        z.into_inner().map_err(|e| e.into_error())?.finish()?;
         Ok(())
     })
     .map_err(|e| IngestError::Io(format!("cannot write the outbox {}: {e}", target.display())))

@@ -24,7 +24,7 @@ use crate::journal::Counts;
 use crate::layout::{CompiledLayout, LayoutConfig};
 use crate::quarantine::Quarantine;
 use crate::rows::{self, Batch, Row, Span};
-use crate::{IngestError, protect};
+use crate::{FastMap, IngestError, protect};
 
 /// What to load, and where it goes.
 pub struct LoadInput<'a> {
@@ -161,6 +161,15 @@ pub async fn load(
         .compile(layout_name, header.as_deref())
         .map_err(|e| LoadFailure::Rejected(format!("wrong layout: {e}")))?;
     let file_hour = file_hour(&layout, input.file_name, input.timezone);
+    // The window goes to the reading thread and comes back at the end of the file; should
+    // the load fail, an empty window takes its place and reads the lake again when asked.
+    let dedup = rows::Dedup {
+        window: window.take(),
+        pending: dedup::Pending::new(input.pending_memory_ids, input.spill_dir.to_path_buf()),
+        lake: lake.clone(),
+        snapshot: snapshot.clone(),
+        skip_key: input.replay.then(|| input.commit_key.to_owned()),
+    };
     let mut batches = rows::spawn(rows::ReadJob {
         reader,
         layout,
@@ -171,22 +180,24 @@ pub async fn load(
         first_line,
         gzip: gz,
         name,
+        dedup,
     })?;
 
-    let skip_key = input.replay.then_some(input.commit_key);
     let staged = lake.stage(input.commit_id, Some(input.commit_key)).map_err(|e| IngestError::Io(e.to_string()))?;
     let aggregates = Aggregator::new(input.aggregate_memory_lines, input.spill_dir.to_path_buf());
     let mut parts = PartsWriter::spawn(staged, aggregates, input.source, input.commit_key)?;
     let mut counts = Counts::default();
-    let mut pending = dedup::Pending::new(input.pending_memory_ids, input.spill_dir.to_path_buf());
-    let mut cell_areas: HashMap<i64, Option<Arc<str>>> = HashMap::new();
+    let mut cell_areas: FastMap<i64, Option<Arc<str>>> = FastMap::default();
     let provisional = Subject::Provisional;
-    let mut months: HashMap<(i32, u32), Subject> = HashMap::new();
+    let mut months: FastMap<(i32, u32), Subject> = FastMap::default();
 
-    loop {
-        let batch = match batches.recv().await {
-            Some(Ok(Some(batch))) => batch,
-            Some(Ok(None)) => break,
+    let pending = loop {
+        let mut batch = match batches.recv().await {
+            Some(Ok(rows::Read::Batch(batch))) => batch,
+            Some(Ok(rows::Read::End(dedup))) => {
+                *window = dedup.window;
+                break dedup.pending;
+            }
             Some(Err(failure)) => return Err(failure),
             None => return Err(IngestError::Io("the reading thread stopped before the end of the file".into()).into()),
         };
@@ -195,21 +206,10 @@ pub async fn load(
             input.quarantine.push(bad.line_no, &bad.error, &bad.raw)?;
             counts.quarantined += 1;
         }
-
-        // Deduplicate against the file so far and the window.
-        let mut keep: Vec<usize> = Vec::with_capacity(batch.rows.len());
-        let mut ids: HashMap<dedup::Hour, Vec<u128>> = HashMap::new();
-        for (i, r) in batch.rows.iter().enumerate() {
-            if window.contains(lake, snapshot, input.source, skip_key, r.hour, r.dedup_id)?
-                || !pending.insert(r.hour, r.dedup_id)?
-            {
-                counts.duplicates += 1;
-                continue;
-            }
-            ids.entry(r.hour).or_default().push(r.dedup_id);
-            keep.push(i);
-        }
-        pending.spill_if_full()?;
+        // Deduplicated on the reading thread.
+        counts.duplicates += batch.duplicates;
+        let keep = std::mem::take(&mut batch.keep);
+        let ids = std::mem::take(&mut batch.ids);
         counts.rows_loaded += keep.len() as i64;
         if keep.is_empty() {
             // Every row was a duplicate: no new ids, nothing to write.
@@ -253,7 +253,7 @@ pub async fn load(
 
         // Sums, Arrow and Parquet happen on the writing thread, while the next batch is protected.
         parts.write(Protected { batch, ids, keep, lines, imsis, imeis, others, cells }).await?;
-    }
+    };
 
     let (staged, aggregates) = parts.finish().await?;
     if pending.runs() + aggregates.runs() > 0 {
@@ -303,7 +303,7 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64), IngestError> {
 struct Protected {
     batch: Batch,
     /// New record ids per event hour (to the `_dedup` parts).
-    ids: HashMap<dedup::Hour, Vec<u128>>,
+    ids: FastMap<dedup::Hour, Vec<u128>>,
     /// The rows kept (not duplicates), as indices into `batch.rows`; the columns below are
     /// in this order.
     keep: Vec<usize>,
@@ -362,7 +362,7 @@ impl Writing {
             self.write(Part::Ids(*hour), &dedup::batch(*hour, ids)?)?;
         }
         let rows: Vec<&Row> = p.keep.iter().map(|&i| &p.batch.rows[i]).collect();
-        let mut groups: HashMap<(bool, NaiveDate, u32), Vec<usize>> = HashMap::new();
+        let mut groups: FastMap<(bool, NaiveDate, u32), Vec<usize>> = FastMap::default();
         for (i, r) in rows.iter().enumerate() {
             let line = p.lines[i]
                 .as_ref()
