@@ -324,7 +324,7 @@ enum Part {
 
 /// The second half of a load, on a thread of its own: per-line sums, Arrow columns, Parquet
 /// encoding and compression. The loader hands over each protected batch and goes on with the
-/// next one (dedup, then the vault, whose database works on a thread of its own too). At
+/// next one (the vault, whose database works on a thread of its own too). At
 /// most a few batches wait between the two.
 struct PartsWriter {
     tx: Option<tokio::sync::mpsc::Sender<Protected>>,
