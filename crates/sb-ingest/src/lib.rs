@@ -13,9 +13,6 @@
 //! See `docs/ingest.md`.
 
 mod aggregate;
-/// Hash maps looked up once per record (hours, line-days, cells): foldhash instead of the
-/// standard SipHash, whose cost per lookup showed in the loading and writing threads.
-type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub mod alerts;
 mod config;
 mod consumer;
@@ -40,6 +37,10 @@ pub use layout::{LayoutConfig, built_in as built_in_layouts};
 pub use master::{MasterConfig, MasterData, MasterSummary};
 pub use runner::{FileOutcome, Ingestor, RunSummary};
 pub use source::{RemoteFile, Source, SourceError};
+
+/// Hash maps looked up once per record (hours, line-days, cells): foldhash instead of the
+/// standard SipHash, whose cost per lookup showed in the loading and writing threads.
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The tables of the ingestion domain.
 pub static MIGRATIONS: sb_store::MigrationSet = sb_store::MigrationSet {

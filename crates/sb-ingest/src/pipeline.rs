@@ -119,7 +119,7 @@ const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date"
 /// Reads, validates, deduplicates, protects and stages one file.
 pub async fn load(
     lake: &Lake,
-    snapshot: &Snapshot,
+    snapshot: Arc<Snapshot>,
     vault: &Vault,
     window: &mut Window,
     mut input: LoadInput<'_>,
@@ -167,7 +167,7 @@ pub async fn load(
         window: window.take(),
         pending: dedup::Pending::new(input.pending_memory_ids, input.spill_dir.to_path_buf()),
         lake: lake.clone(),
-        snapshot: snapshot.clone(),
+        snapshot,
         skip_key: input.replay.then(|| input.commit_key.to_owned()),
     };
     let mut batches = rows::spawn(rows::ReadJob {

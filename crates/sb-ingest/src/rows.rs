@@ -11,6 +11,7 @@
 //! protecting thread's time there.
 
 use std::io::BufRead;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Timelike};
 use chrono_tz::Tz;
@@ -191,8 +192,8 @@ pub struct Dedup {
     pub pending: Pending,
     /// The lake and its state, where the window reads the hours it does not hold.
     pub lake: Lake,
-    /// The committed state the load started from.
-    pub snapshot: Snapshot,
+    /// The committed state the load started from (shared with the caller, not copied).
+    pub snapshot: Arc<Snapshot>,
     /// When replaying: the commit key whose ids do not count.
     pub skip_key: Option<String>,
 }

@@ -545,7 +545,7 @@ impl Ingestor {
         let previous = entry.commit_id.clone();
         let commit_id =
             if replay && previous.is_some() { format!("{key}-r{}", entry.replays + 1) } else { key.clone() };
-        let snapshot = self.lake.snapshot()?;
+        let snapshot = Arc::new(self.lake.snapshot()?);
         let mut fresh_window = Window::default();
         let window: &mut Window = if replay { &mut fresh_window } else { &mut window_guard };
         let input = LoadInput {
@@ -566,7 +566,7 @@ impl Ingestor {
                 self.recipients.clone(),
             ),
         };
-        let loaded = match pipeline::load(&self.lake, &snapshot, &self.vault, window, input).await {
+        let loaded = match pipeline::load(&self.lake, Arc::clone(&snapshot), &self.vault, window, input).await {
             Ok(l) => l,
             Err(LoadFailure::Rejected(reason)) => {
                 self.journal.rejected(entry.id, &reason).await?;

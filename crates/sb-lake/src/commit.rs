@@ -50,7 +50,7 @@ pub struct Commit {
 }
 
 /// The committed state: every live file per dataset, and the commits by id.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Snapshot {
     /// Live files per dataset, in commit order.
     pub files: BTreeMap<String, Vec<FileEntry>>,
