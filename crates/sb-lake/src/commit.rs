@@ -319,6 +319,10 @@ impl Staged {
             if crate::schema::HIGH_CARDINALITY.contains(&field.name().as_str()) {
                 props = props.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
             }
+            if crate::schema::INCOMPRESSIBLE.contains(&field.name().as_str()) {
+                props =
+                    props.set_column_compression(ColumnPath::from(field.name().as_str()), Compression::UNCOMPRESSED);
+            }
         }
         let props = props.build();
         let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| LakeError::Parquet(e.to_string()))?;

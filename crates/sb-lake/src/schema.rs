@@ -30,6 +30,10 @@ pub const HIGH_CARDINALITY: &[&str] = &[
     "id_lo",
 ];
 
+/// Columns written without compression, in any dataset: uniformly random bits (the dedup
+/// dataset's id halves, keyed hashes) that zstd would scan for nothing.
+pub const INCOMPRESSIBLE: &[&str] = &["id_hi", "id_lo"];
+
 /// `usage`: voice, SMS, data and VAS records.
 pub static USAGE: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
