@@ -82,7 +82,7 @@ impl KeyState {
 
 pub(crate) struct RootVersion {
     pub kek: Key,
-    fingerprint: BTreeMap<PiiKind, Key>,
+    fingerprint: BTreeMap<PiiKind, crypto::MacKey>,
 }
 
 impl RootVersion {
@@ -91,12 +91,12 @@ impl RootVersion {
             kek: crypto::derive(root, "kek"),
             fingerprint: PiiKind::ALL
                 .into_iter()
-                .map(|k| (k, crypto::derive(root, &format!("fingerprint/{k}"))))
+                .map(|k| (k, crypto::MacKey::new(&crypto::derive(root, &format!("fingerprint/{k}")))))
                 .collect(),
         }
     }
 
-    pub fn fingerprint_key(&self, kind: PiiKind) -> &[u8; 32] {
+    pub fn fingerprint_key(&self, kind: PiiKind) -> &crypto::MacKey {
         &self.fingerprint[&kind]
     }
 }

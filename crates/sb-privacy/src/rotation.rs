@@ -104,7 +104,7 @@ impl Vault {
                     (PiiKind::OtherParty, "other_party") => subject_ref.unwrap_or_default(),
                     _ => String::new(),
                 };
-                let fp = crypto::hmac(keys.current().fingerprint_key(kind), &[scope.as_bytes(), &value]);
+                let fp = keys.current().fingerprint_key(kind).mac(&[scope.as_bytes(), &value]);
                 sqlx::query("UPDATE vault_tokens SET fingerprint = $1, fp_version = $2 WHERE id = $3")
                     .bind(fp.to_vec())
                     .bind(current)

@@ -157,7 +157,11 @@ impl Vault {
         let mut index: HashMap<u128, usize, sb_core::hash::BuildIdentity> = HashMap::default();
         let keys: Vec<u128> =
             items.iter().map(|(value, subject)| self.cache.key(kind, subject.scope(kind), value)).collect();
-        let mut cached = self.cache.get_many(&keys);
+        // Stored other-party tokens exist only from before month-block tokens (ADR 0003):
+        // while there are none, other parties who are not customers are in no cache and no
+        // index, and neither is worth searching (nearly every other party of an hour is new).
+        let stored = kind != PiiKind::OtherParty || self.directory.may_hold_any(&self.db, &self.keys(), kind).await?;
+        let mut cached = if stored { self.cache.get_many(&keys) } else { vec![None; keys.len()] };
         if kind == PiiKind::OtherParty {
             // A customer's number has its line's token, cached once under the line's key.
             let lines: Vec<u128> = items.iter().map(|(value, _)| self.cache.key(PiiKind::Msisdn, "", value)).collect();
@@ -181,7 +185,7 @@ impl Vault {
             }
         }
         if !misses.is_empty() {
-            self.resolve(kind, &mut misses).await?;
+            self.resolve(kind, &mut misses, stored).await?;
         }
         for m in misses {
             let token = m.found.expect("resolve fills every miss");
@@ -199,8 +203,9 @@ impl Vault {
         Ok(out.into_iter().map(|t| t.expect("every slot filled")).collect())
     }
 
-    /// Finds existing tokens of `misses` by fingerprint, and creates the rest.
-    async fn resolve(&self, kind: PiiKind, misses: &mut [Miss<'_>]) -> Result<(), PrivacyError> {
+    /// Finds existing tokens of `misses` by fingerprint, and creates the rest; `stored` is
+    /// false when the vault holds no value of `kind` (then there is nothing to look up).
+    async fn resolve(&self, kind: PiiKind, misses: &mut [Miss<'_>], stored: bool) -> Result<(), PrivacyError> {
         let keys = self.keys();
         if kind == PiiKind::OtherParty {
             // Calls between our own customers keep the customer's line token.
@@ -211,9 +216,6 @@ impl Vault {
                 m.found = f;
             }
         }
-        // Stored other-party tokens exist only from before month-block tokens (ADR 0003): while
-        // there are none, their fingerprints (an HMAC each) are not worth computing.
-        let stored = kind != PiiKind::OtherParty || self.directory.may_hold_any(&self.db, &keys, kind).await?;
         let fps: Vec<Vec<Vec<u8>>> = misses
             .iter()
             .map(|m| {
@@ -793,8 +795,8 @@ impl Vault {
     }
 }
 
-fn fingerprint(key: &[u8; 32], scope: &str, value: &str) -> [u8; 32] {
-    crypto::hmac(key, &[scope.as_bytes(), value.as_bytes()])
+fn fingerprint(key: &crypto::MacKey, scope: &str, value: &str) -> [u8; 32] {
+    key.mac(&[scope.as_bytes(), value.as_bytes()])
 }
 
 /// The value's fingerprint under every live root version (one, or two during a rotation).
