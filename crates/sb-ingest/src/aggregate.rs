@@ -67,8 +67,8 @@ enum Line {
 }
 
 impl Line {
-    fn new(line: &Arc<str>) -> Self {
-        PackedToken::parse(line).map_or_else(|| Self::Text(Arc::clone(line)), Self::Token)
+    fn new(line: &str) -> Self {
+        PackedToken::parse(line).map_or_else(|| Self::Text(Arc::from(line)), Self::Token)
     }
 
     /// The table of a line: any spreads the lines evenly (the order comes from sorting).
@@ -140,7 +140,7 @@ impl Aggregator {
     }
 
     /// Adds one loaded record.
-    pub fn add(&mut self, line: &Arc<str>, day: NaiveDate, r: &Row) {
+    pub fn add(&mut self, line: &str, day: NaiveDate, r: &Row) {
         let line = Line::new(line);
         let u = match self.shards[line.shard()].entry((line, day)) {
             MapEntry::Occupied(e) => e.into_mut(),

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+    Array, ArrayRef, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, StringArray, StringBuilder,
+    TimestampMicrosecondBuilder, UInt32Array,
 };
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone};
@@ -245,7 +246,7 @@ pub async fn load(
             let text: Vec<String> = new_cells.iter().map(i64::to_string).collect();
             let values: Vec<Option<&str>> = text.iter().map(|t| Some(t.as_str())).collect();
             let areas = protect::column(vault, PiiKind::CellId, &values, &subjects[..values.len()]).await?;
-            cell_areas.extend(new_cells.into_iter().zip(areas));
+            cell_areas.extend(new_cells.into_iter().zip(areas.iter().map(|a| a.map(Arc::from))));
         }
         let cells: Vec<Option<Arc<str>>> =
             rows.iter().map(|r| r.cell_id.and_then(|c| cell_areas[&c].clone())).collect();
@@ -307,10 +308,10 @@ struct Protected {
     /// The rows kept (not duplicates), as indices into `batch.rows`; the columns below are
     /// in this order.
     keep: Vec<usize>,
-    lines: Vec<Option<Arc<str>>>,
-    imsis: Vec<Option<Arc<str>>>,
-    imeis: Vec<Option<Arc<str>>>,
-    others: Vec<Option<Arc<str>>>,
+    lines: StringArray,
+    imsis: StringArray,
+    imeis: StringArray,
+    others: StringArray,
     cells: Vec<Option<Arc<str>>>,
 }
 
@@ -362,13 +363,13 @@ impl Writing {
             self.write(Part::Ids(*hour), &dedup::batch(*hour, ids)?)?;
         }
         let rows: Vec<&Row> = p.keep.iter().map(|&i| &p.batch.rows[i]).collect();
-        let mut groups: FastMap<(bool, NaiveDate, u32), Vec<usize>> = FastMap::default();
+        let mut groups: FastMap<(bool, NaiveDate, u32), Vec<u32>> = FastMap::default();
+        if p.lines.null_count() > 0 {
+            return Err(IngestError::Config("the msisdn policy must not drop the line".into()).into());
+        }
         for (i, r) in rows.iter().enumerate() {
-            let line = p.lines[i]
-                .as_ref()
-                .ok_or_else(|| IngestError::Config("the msisdn policy must not drop the line".into()))?;
-            self.aggregates.add(line, r.hour.0, r);
-            groups.entry((r.kind.is_topup(), r.hour.0, r.hour.1)).or_default().push(i);
+            self.aggregates.add(p.lines.value(i), r.hour.0, r);
+            groups.entry((r.kind.is_topup(), r.hour.0, r.hour.1)).or_default().push(i as u32);
         }
         self.aggregates.spill_if_full()?;
         let cols = Columns {
@@ -381,6 +382,7 @@ impl Writing {
             cells: &p.cells,
         };
         for ((topup, day, hour), idx) in groups {
+            let idx = UInt32Array::from(idx);
             let batch = if topup {
                 cols.topups(&self.source, &self.commit_key, &idx)
             } else {
@@ -449,10 +451,10 @@ impl PartsWriter {
 struct Columns<'r> {
     batch: &'r Batch,
     rows: &'r [&'r Row],
-    lines: &'r [Option<Arc<str>>],
-    imsis: &'r [Option<Arc<str>>],
-    imeis: &'r [Option<Arc<str>>],
-    others: &'r [Option<Arc<str>>],
+    lines: &'r StringArray,
+    imsis: &'r StringArray,
+    imeis: &'r StringArray,
+    others: &'r StringArray,
     cells: &'r [Option<Arc<str>>],
 }
 
@@ -460,37 +462,39 @@ fn strings(n: usize) -> StringBuilder {
     StringBuilder::with_capacity(n, n * 24)
 }
 
+/// The rows `idx` of a protected column (the tokens' text is copied once, here).
+fn pick(column: &StringArray, idx: &UInt32Array) -> Result<ArrayRef, arrow::error::ArrowError> {
+    arrow::compute::take(column, idx, None)
+}
+
 impl Columns<'_> {
-    fn common(&self, source: &str, key: &str, idx: &[usize]) -> Vec<ArrayRef> {
+    fn common(&self, source: &str, key: &str, idx: &UInt32Array) -> Result<Vec<ArrayRef>, arrow::error::ArrowError> {
         let n = idx.len();
-        let (mut id, mut src, mut fk, mut kind, mut line, mut imsi) =
-            (strings(n), strings(n), strings(n), strings(n), strings(n), strings(n));
-        for &i in idx {
-            let r = self.rows[i];
+        let (mut id, mut src, mut fk, mut kind) = (strings(n), strings(n), strings(n), strings(n));
+        for &i in idx.values() {
+            let r = self.rows[i as usize];
             id.append_value(self.batch.text(r.record_id));
             src.append_value(source);
             fk.append_value(key);
             kind.append_value(r.kind.as_str());
-            line.append_option(self.lines[i].as_deref());
-            imsi.append_option(self.imsis[i].as_deref());
         }
-        vec![
+        Ok(vec![
             Arc::new(id.finish()),
             Arc::new(src.finish()),
             Arc::new(fk.finish()),
             Arc::new(kind.finish()),
-            Arc::new(line.finish()),
-            Arc::new(imsi.finish()),
-        ]
+            pick(self.lines, idx)?,
+            pick(self.imsis, idx)?,
+        ])
     }
 
-    fn time(&self, idx: &[usize]) -> Vec<ArrayRef> {
+    fn time(&self, idx: &UInt32Array) -> Vec<ArrayRef> {
         let n = idx.len();
         let mut start = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
         let mut date = Date32Builder::with_capacity(n);
         let mut hour = Int32Builder::with_capacity(n);
-        for &i in idx {
-            let r = self.rows[i];
+        for &i in idx.values() {
+            let r = self.rows[i as usize];
             start.append_value(r.start_us);
             date.append_value((r.hour.0 - EPOCH).num_days() as i32);
             hour.append_value(r.hour.1 as i32);
@@ -498,18 +502,17 @@ impl Columns<'_> {
         vec![Arc::new(start.finish()), Arc::new(date.finish()), Arc::new(hour.finish())]
     }
 
-    fn money(&self, idx: &[usize]) -> Result<ArrayRef, arrow::error::ArrowError> {
+    fn money(&self, idx: &UInt32Array) -> Result<ArrayRef, arrow::error::ArrowError> {
         let mut m = Decimal128Builder::with_capacity(idx.len());
-        for &i in idx {
-            m.append_value(i128::from(self.rows[i].charge_e4));
+        for &i in idx.values() {
+            m.append_value(i128::from(self.rows[i as usize].charge_e4));
         }
         Ok(Arc::new(m.finish().with_precision_and_scale(18, schema::MONEY_SCALE)?))
     }
 
-    fn usage(&self, source: &str, key: &str, idx: &[usize]) -> Result<RecordBatch, arrow::error::ArrowError> {
+    fn usage(&self, source: &str, key: &str, idx: &UInt32Array) -> Result<RecordBatch, arrow::error::ArrowError> {
         let n = idx.len();
-        let mut cols = self.common(source, key, idx);
-        let (mut imei, mut other) = (strings(n), strings(n));
+        let mut cols = self.common(source, key, idx)?;
         let (mut dur, mut up, mut down, mut rg, mut seq) = (
             Int64Builder::with_capacity(n),
             Int64Builder::with_capacity(n),
@@ -518,10 +521,8 @@ impl Columns<'_> {
             Int64Builder::with_capacity(n),
         );
         let (mut cell, mut roam) = (strings(n), strings(n));
-        for &i in idx {
-            let r = self.rows[i];
-            imei.append_option(self.imeis[i].as_deref());
-            other.append_option(self.others[i].as_deref());
+        for &i in idx.values() {
+            let (r, i) = (self.rows[i as usize], i as usize);
             dur.append_value(r.duration_s);
             up.append_value(r.up_bytes);
             down.append_value(r.down_bytes);
@@ -530,8 +531,8 @@ impl Columns<'_> {
             roam.append_option(r.roaming.map(|s| self.batch.text(s)));
             seq.append_option(r.partial_seq);
         }
-        cols.push(Arc::new(imei.finish()));
-        cols.push(Arc::new(other.finish()));
+        cols.push(pick(self.imeis, idx)?);
+        cols.push(pick(self.others, idx)?);
         cols.extend(self.time(idx));
         cols.push(Arc::new(dur.finish()));
         cols.push(Arc::new(up.finish()));
@@ -544,13 +545,13 @@ impl Columns<'_> {
         RecordBatch::try_new(Arc::clone(&schema::USAGE), cols)
     }
 
-    fn topups(&self, source: &str, key: &str, idx: &[usize]) -> Result<RecordBatch, arrow::error::ArrowError> {
-        let mut cols = self.common(source, key, idx);
+    fn topups(&self, source: &str, key: &str, idx: &UInt32Array) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let mut cols = self.common(source, key, idx)?;
         cols.extend(self.time(idx));
         cols.push(self.money(idx)?);
         let mut ch = strings(idx.len());
-        for &i in idx {
-            let r = self.rows[i];
+        for &i in idx.values() {
+            let r = self.rows[i as usize];
             ch.append_value(r.channel.map_or("", |c| c.as_str()));
             debug_assert!(matches!(r.kind, UsageKind::Topup | UsageKind::TopupAuto));
         }

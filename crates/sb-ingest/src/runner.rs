@@ -614,8 +614,10 @@ impl Ingestor {
             window_guard.forget_before(&entry.source, day);
         }
         drop(window_guard);
+        let committed_ms = started.elapsed().as_millis() as i64;
         let entry = self.journal.by_id(entry.id).await?;
         self.finish(&entry, &header).await?;
+        let delivered_ms = started.elapsed().as_millis() as i64;
         // The next process then reads the vault's directory in a few rows (a speed-up only).
         if let Err(e) = self.vault.save_directory().await {
             tracing::warn!(error = %e, "the vault's directory was not saved; the next start reads it row by row");
@@ -631,6 +633,9 @@ impl Ingestor {
             rows_loaded = loaded.counts.rows_loaded,
             duplicates = loaded.counts.duplicates,
             quarantined = loaded.counts.quarantined,
+            load_ms = took_ms,
+            commit_ms = committed_ms - took_ms,
+            deliver_ms = delivered_ms - committed_ms,
             seconds = started.elapsed().as_secs_f64(),
             "file committed"
         );

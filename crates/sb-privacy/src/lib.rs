@@ -44,7 +44,7 @@ pub use rotation::RotationReport;
 pub use scan::{Finding, ScanReport, Scanner};
 pub use subject::Subject;
 pub use token_id::PackedToken;
-pub use vault::{Revealed, Vault, handle_kind};
+pub use vault::{Revealed, Tokens, Vault, handle_kind};
 
 /// The vault's tables (applied to the vault's own database by [`Vault::open`]).
 pub static MIGRATIONS: sb_store::MigrationSet = sb_store::MigrationSet {

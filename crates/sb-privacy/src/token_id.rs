@@ -146,6 +146,9 @@ pub(crate) fn decode_body(body: &str) -> Option<u128> {
 /// let packed = PackedToken::parse(text).unwrap();
 /// assert_eq!(packed.to_string(), text);
 /// assert_eq!(&*packed.to_arc(), text);
+/// let mut out = String::from("x ");
+/// packed.push_to(&mut out);
+/// assert_eq!(out, format!("x {text}"));
 /// assert_eq!(PackedToken::from_bytes(packed.to_bytes()), Some(packed));
 /// assert!(PackedToken::parse("msi_not-a-token").is_none());
 /// ```
@@ -198,15 +201,27 @@ impl PackedToken {
 }
 
 impl PackedToken {
-    /// The token's text in a shared string, written once (no intermediate `String`).
-    pub fn to_arc(&self) -> std::sync::Arc<str> {
+    /// The token's text, on the stack: the buffer and its length.
+    fn text(&self) -> ([u8; 48], usize) {
         let prefix = self.kind().token_prefix().as_bytes();
         let mut text = [0u8; 48];
         let n = prefix.len() + 1 + BODY_LEN;
         text[..prefix.len()].copy_from_slice(prefix);
         text[prefix.len()] = b'_';
         text[prefix.len() + 1..n].copy_from_slice(&encode_body(u128::from_be_bytes(self.body)));
+        (text, n)
+    }
+
+    /// The token's text in a shared string, written once (no intermediate `String`).
+    pub fn to_arc(&self) -> std::sync::Arc<str> {
+        let (text, n) = self.text();
         std::sync::Arc::from(std::str::from_utf8(&text[..n]).expect("ASCII prefix and alphabet"))
+    }
+
+    /// Appends the token's text to `out` (no allocation of its own).
+    pub fn push_to(&self, out: &mut String) {
+        let (text, n) = self.text();
+        out.push_str(std::str::from_utf8(&text[..n]).expect("ASCII prefix and alphabet"));
     }
 }
 

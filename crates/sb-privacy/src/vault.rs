@@ -36,6 +36,52 @@ pub struct Revealed {
     pub value: SecretString,
 }
 
+/// The tokens of a batch of values, in order, as one text and the offsets of each token in it
+/// (Arrow's layout of a string column, so a caller can hand both over without copying).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tokens {
+    text: String,
+    /// `offsets[i]..offsets[i + 1]` is token `i`; one more offset than tokens.
+    offsets: Vec<u32>,
+}
+
+impl Tokens {
+    fn with_capacity(tokens: usize) -> Self {
+        let mut offsets = Vec::with_capacity(tokens + 1);
+        offsets.push(0);
+        Self { text: String::with_capacity(tokens * 32), offsets }
+    }
+
+    fn end(&mut self) {
+        self.offsets.push(u32::try_from(self.text.len()).expect("a batch's tokens fit in 4 GiB"));
+    }
+
+    /// How many tokens.
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Token `i`.
+    pub fn get(&self, i: usize) -> &str {
+        &self.text[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
+
+    /// The tokens in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.offsets.windows(2).map(|w| &self.text[w[0] as usize..w[1] as usize])
+    }
+
+    /// The text and the offsets (`len() + 1` of them, the first 0).
+    pub fn into_parts(self) -> (String, Vec<u32>) {
+        (self.text, self.offsets)
+    }
+}
+
 /// The privacy vault over its own database.
 pub struct Vault {
     pub(crate) db: Db,
@@ -75,7 +121,6 @@ struct Miss<'a> {
     value: &'a str,
     subject: &'a Subject,
     cache_key: u128,
-    slots: Vec<usize>,
     found: Option<Arc<str>>,
     /// The token was computed (a month-block token), not read or stored.
     computed: bool,
@@ -150,8 +195,18 @@ impl Vault {
         kind: PiiKind,
         items: &[(&str, &Subject)],
     ) -> Result<Vec<Arc<str>>, PrivacyError> {
+        Ok(self.tokenize_column(kind, items).await?.iter().map(Arc::from).collect())
+    }
+
+    /// [`Vault::tokenize_batch`], the tokens written into one text: no allocation per token
+    /// (the ingestion hands them to Arrow as they are).
+    pub async fn tokenize_column(&self, kind: PiiKind, items: &[(&str, &Subject)]) -> Result<Tokens, PrivacyError> {
+        /// Where a value's token is: held in the cache, or to be found or made.
+        enum Slot {
+            Hit(PackedToken),
+            Miss(usize),
+        }
         self.sync_changes().await?;
-        let mut out: Vec<Option<Arc<str>>> = vec![None; items.len()];
         let mut misses: Vec<Miss<'_>> = Vec::new();
         // Cache keys are keyed hashes already: no need to hash them again.
         let mut index: HashMap<u128, usize, sb_core::hash::BuildIdentity> = HashMap::default();
@@ -171,36 +226,43 @@ impl Vault {
                 }
             }
         }
-        for (i, ((value, subject), (cache_key, hit))) in items.iter().zip(keys.into_iter().zip(cached)).enumerate() {
+        let mut slots = Vec::with_capacity(items.len());
+        for ((value, subject), (cache_key, hit)) in items.iter().zip(keys.into_iter().zip(cached)) {
             if let Some(t) = hit {
-                out[i] = Some(t);
+                slots.push(Slot::Hit(t));
                 continue;
             }
             match index.entry(cache_key) {
-                Entry::Occupied(e) => misses[*e.get()].slots.push(i),
+                Entry::Occupied(e) => slots.push(Slot::Miss(*e.get())),
                 Entry::Vacant(e) => {
                     e.insert(misses.len());
-                    misses.push(Miss { value, subject, cache_key, slots: vec![i], found: None, computed: false });
+                    slots.push(Slot::Miss(misses.len()));
+                    misses.push(Miss { value, subject, cache_key, found: None, computed: false });
                 }
             }
         }
         if !misses.is_empty() {
             self.resolve(kind, &mut misses, stored).await?;
         }
-        for m in misses {
-            let token = m.found.expect("resolve fills every miss");
+        for m in &misses {
+            let token = m.found.as_deref().expect("resolve fills every miss");
             // Month-block tokens are cheaper to make again than to hold: keeping millions of
             // one-off numbers would push the lines' tokens out of the cache.
             if !m.computed {
                 let line = kind == PiiKind::OtherParty && token.starts_with(PiiKind::Msisdn.token_prefix());
                 let key = if line { self.cache.key(PiiKind::Msisdn, "", m.value) } else { m.cache_key };
-                self.cache.insert(key, &token);
-            }
-            for s in m.slots {
-                out[s] = Some(Arc::clone(&token));
+                self.cache.insert(key, token);
             }
         }
-        Ok(out.into_iter().map(|t| t.expect("every slot filled")).collect())
+        let mut out = Tokens::with_capacity(slots.len());
+        for slot in slots {
+            match slot {
+                Slot::Hit(t) => t.push_to(&mut out.text),
+                Slot::Miss(m) => out.text.push_str(misses[m].found.as_deref().expect("resolve fills every miss")),
+            }
+            out.end();
+        }
+        Ok(out)
     }
 
     /// Finds existing tokens of `misses` by fingerprint, and creates the rest; `stored` is
