@@ -34,7 +34,7 @@ pub async fn column(
 
 /// The tokens of the present values as a column of all the values: the tokens' text becomes
 /// the column's data as it is, and an absent value repeats the offset before it.
-/// `offsets` are the tokens' (one more than tokens, the first 0).
+/// `token_offsets` are the tokens' (one more than tokens, the first 0).
 fn with_nulls(values: &[Option<&str>], text: String, token_offsets: &[u32]) -> StringArray {
     let mut offsets: Vec<i32> = Vec::with_capacity(values.len() + 1);
     offsets.push(0);

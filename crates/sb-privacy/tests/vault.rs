@@ -70,6 +70,11 @@ async fn a_batch_tokenises_each_distinct_value_once_in_order() {
     for (t, v) in tokens.iter().zip(values) {
         assert_eq!(reveal(&f.vault, t).await.unwrap(), v);
     }
+    // The same tokens as one text and offsets (every value is in the cache now).
+    let column = f.vault.tokenize_column(PiiKind::Msisdn, &items).await.unwrap();
+    assert_eq!(column.len(), values.len());
+    assert!(column.iter().zip(&tokens).all(|(c, t)| c == &**t));
+    assert_eq!(column.get(2), &*tokens[2]);
 }
 
 #[tokio::test]
