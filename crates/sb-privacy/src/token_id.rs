@@ -227,9 +227,8 @@ impl PackedToken {
 
 impl std::fmt::Display for PackedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.kind().token_prefix())?;
-        f.write_str("_")?;
-        f.write_str(std::str::from_utf8(&encode_body(u128::from_be_bytes(self.body))).expect("ASCII alphabet"))
+        let (text, n) = self.text();
+        f.write_str(std::str::from_utf8(&text[..n]).expect("ASCII prefix and alphabet"))
     }
 }
 
