@@ -95,6 +95,10 @@ pub struct Vault {
     /// The vault's change generation this process's memory reflects (see [`Vault::sync_changes`]).
     generation: std::sync::atomic::AtomicI64,
     subject_keys: Mutex<HashMap<i64, Key>>,
+    /// Held by this process's token-creating transactions, one at a time: callers may
+    /// tokenise several kinds concurrently (the ingestion does), and on SQLite a second
+    /// `BEGIN IMMEDIATE` would otherwise wait on the busy timeout's sleeps, not on a wake-up.
+    writing: tokio::sync::Mutex<()>,
 }
 
 /// A token about to be inserted.
@@ -142,6 +146,7 @@ impl Vault {
             month_keys: Mutex::new(HashMap::new()),
             generation: std::sync::atomic::AtomicI64::new(i64::MIN),
             subject_keys: Mutex::new(HashMap::new()),
+            writing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -352,9 +357,11 @@ impl Vault {
         if let Some(found) = self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).get(month) {
             return Ok(Arc::clone(found));
         }
+        let writing = self.writing.lock().await;
         let mut tx = self.db.begin_write().await?;
         let (sid, key) = subject::get_or_create(&mut tx, keys, subject).await?;
         tx.commit().await.map_err(StoreError::from)?;
+        drop(writing);
         let cipher = Arc::new(other_party::MonthCipher::new(&key, sid));
         self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).insert(month.to_owned(), Arc::clone(&cipher));
         Ok(cipher)
@@ -440,40 +447,62 @@ impl Vault {
     /// New tokens for the misses still unresolved, in one write transaction.
     async fn create(&self, kind: PiiKind, keys: &Keyring, misses: &mut [Miss<'_>]) -> Result<(), PrivacyError> {
         let now = time::to_ms(chrono::Utc::now());
+        // Fingerprints before the write lock: another kind's transaction may be running.
+        let todo: Vec<(usize, Vec<u8>)> = misses
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.found.is_none())
+            .map(|(i, m)| {
+                (i, fingerprint(keys.current().fingerprint_key(kind), m.subject.scope(kind), m.value).to_vec())
+            })
+            .collect();
+        let writing = self.writing.lock().await;
         let mut tx = self.db.begin_write().await?;
-        let pending = misses.iter().filter(|m| m.found.is_none()).count();
-        let mut id = Self::allocate_ids(&mut tx, pending).await?;
+        let first_id = Self::allocate_ids(&mut tx, todo.len()).await?;
+        // One subject per distinct subject of the call: the new values of one batch that are
+        // not known yet share one provisional subject until `link` moves each.
         let mut subjects: HashMap<&Subject, (i64, Key)> = HashMap::new();
-        let mut rows: Vec<NewToken> = Vec::with_capacity(pending);
-        for (i, m) in misses.iter().enumerate().filter(|(_, m)| m.found.is_none()) {
-            // One subject per distinct subject of the call: the new values of one batch that
-            // are not known yet share one provisional subject until `link` moves each.
-            let (sid, key) = match subjects.get(m.subject) {
-                Some((sid, key)) => (*sid, key.clone()),
-                None => {
-                    let (sid, key) = subject::get_or_create(&mut tx, keys, m.subject).await?;
-                    subjects.insert(m.subject, (sid, key.clone()));
-                    (sid, key)
-                }
-            };
-            let salt = token_id::random_salt();
-            let body = keys.token_ids.body(kind, id, salt);
-            let token = PackedToken::from_body(kind, body).to_string();
-            let fp = fingerprint(keys.current().fingerprint_key(kind), m.subject.scope(kind), m.value).to_vec();
-            let sealed = crypto::seal(&key, m.value.as_bytes(), token.as_bytes());
-            rows.push(NewToken { miss: i, id, salt, body, token, fp, sid, sealed });
-            id += 1;
+        for &(i, _) in &todo {
+            let subject = misses[i].subject;
+            if !subjects.contains_key(subject) {
+                let made = subject::get_or_create(&mut tx, keys, subject).await?;
+                subjects.insert(subject, made);
+            }
         }
-        let mut lost: Vec<usize> = Vec::new();
-        let mut stored: Vec<(&[u8], u128)> = Vec::with_capacity(rows.len());
-        for chunk in rows.chunks(CHUNK) {
-            let sql = format!(
+        // A chunk's rows: ids in order, a random salt each, the value sealed under its subject's key.
+        let misses_now: &[Miss<'_>] = misses;
+        let make = |first: usize, part: &[(usize, Vec<u8>)]| -> Vec<NewToken> {
+            part.iter()
+                .enumerate()
+                .map(|(j, (i, fp))| {
+                    let m = &misses_now[*i];
+                    let (sid, key) = &subjects[m.subject];
+                    let id = first_id + (first + j) as i64;
+                    let salt = token_id::random_salt();
+                    let body = keys.token_ids.body(kind, id, salt);
+                    let token = PackedToken::from_body(kind, body).to_string();
+                    let sealed = crypto::seal(key, m.value.as_bytes(), token.as_bytes());
+                    NewToken { miss: *i, id, salt, body, token, fp: fp.clone(), sid: *sid, sealed }
+                })
+                .collect()
+        };
+        let insert = |n: usize| {
+            format!(
                 "INSERT INTO vault_tokens (id, salt, kind, fp_version, fingerprint, subject_id, value, created_at_ms) VALUES {} \
                  ON CONFLICT (kind, fingerprint) DO NOTHING",
-                self.db.values(1, chunk.len(), 8)
-            );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
+                self.db.values(1, n, 8)
+            )
+        };
+        let (full, rest) = (insert(CHUNK), insert(todo.len() % CHUNK));
+        let parts: Vec<&[(usize, Vec<u8>)]> = todo.chunks(CHUNK).collect();
+        let mut rows: Vec<NewToken> = Vec::with_capacity(todo.len());
+        // Whether each row of `rows` went in (another process may have made the same value's meanwhile).
+        let mut went_in: Vec<bool> = Vec::with_capacity(todo.len());
+        let mut next = parts.first().map(|p| make(0, p));
+        let mut k = 0;
+        while let Some(chunk) = next.take() {
+            let mut q = sqlx::query(if chunk.len() == CHUNK { &full } else { &rest });
+            for r in &chunk {
                 q = q
                     .bind(r.id)
                     .bind(r.salt)
@@ -484,34 +513,46 @@ impl Vault {
                     .bind(r.sealed.clone())
                     .bind(now);
             }
-            let affected = q.execute(&mut *tx).await.map_err(StoreError::from)?.rows_affected();
+            // The next chunk is made and sealed here while this one is inserted (on SQLite,
+            // on the driver's own thread).
+            let (done, following) =
+                tokio::join!(q.execute(&mut *tx), async { parts.get(k + 1).map(|p| make((k + 1) * CHUNK, p)) });
+            let affected = done.map_err(StoreError::from)?.rows_affected();
             // Usually every row goes in; only when some conflicted (another process tokenised
             // the same values meanwhile) ask which (returning every id costs a round trip each).
-            let inserted: Option<std::collections::HashSet<i64>> = if affected == chunk.len() as u64 {
-                None
+            if affected == chunk.len() as u64 {
+                went_in.extend(std::iter::repeat_n(true, chunk.len()));
             } else {
                 let sql = format!("SELECT id FROM vault_tokens WHERE id IN ({})", self.db.params(1, chunk.len()));
                 let mut q = sqlx::query_scalar::<_, i64>(&sql);
-                for r in chunk {
+                for r in &chunk {
                     q = q.bind(r.id);
                 }
-                Some(q.fetch_all(&mut *tx).await.map_err(StoreError::from)?.into_iter().collect())
-            };
-            for r in chunk {
-                if inserted.as_ref().is_none_or(|ids| ids.contains(&r.id)) {
-                    misses[r.miss].found = Some(Arc::from(r.token.as_str()));
-                    stored.push((&r.fp, r.body));
-                } else {
-                    lost.push(r.miss);
-                }
+                let ids: std::collections::HashSet<i64> =
+                    q.fetch_all(&mut *tx).await.map_err(StoreError::from)?.into_iter().collect();
+                went_in.extend(chunk.iter().map(|r| ids.contains(&r.id)));
             }
+            rows.extend(chunk);
+            next = following;
+            k += 1;
         }
         tx.commit().await.map_err(StoreError::from)?;
+        let mut lost: Vec<usize> = Vec::new();
+        let mut stored: Vec<(&[u8], u128)> = Vec::with_capacity(rows.len());
+        for (r, &went) in rows.iter().zip(&went_in) {
+            if went {
+                misses[r.miss].found = Some(Arc::from(r.token.as_str()));
+                stored.push((&r.fp, r.body));
+            } else {
+                lost.push(r.miss);
+            }
+        }
         // Only rows that went in: a conflicting one's token is the other process's.
         self.directory.add(kind, stored);
         if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
             self.directory.advance(first.id, last.id);
         }
+        drop(writing);
         if !lost.is_empty() {
             // Another process tokenised the same values meanwhile: take its tokens.
             let fps: Vec<Vec<Vec<u8>>> = lost
