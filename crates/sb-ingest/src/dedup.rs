@@ -111,7 +111,12 @@ impl IdSet {
         self.len
     }
 
-    fn absorb(&mut self, other: IdSet) {
+    fn absorb(&mut self, mut other: IdSet) {
+        // The smaller set goes into the larger: a file's ids usually join an hour the window
+        // held few of, and copying millions into it cost more than the rest of the commit.
+        if other.len > self.len {
+            std::mem::swap(self, &mut other);
+        }
         self.reserve(self.len + other.len);
         for (mine, theirs) in self.shards.iter_mut().zip(other.shards.into_vec()) {
             for v in theirs.values() {
@@ -694,6 +699,19 @@ mod tests {
         t.insert(id_hash("MED01", "c"));
         s.absorb(t);
         assert_eq!(s.len(), 3);
+    }
+
+    #[test]
+    fn a_larger_set_absorbed_into_a_smaller_one_keeps_every_id_of_both() {
+        let ids = |from: u32, to: u32| (from..to).map(|i| id_hash("MED01", &i.to_string())).collect::<Vec<_>>();
+        let mut small = IdSet::default();
+        ids(0, 10).into_iter().for_each(|id| assert!(small.insert(id)));
+        let mut large = IdSet::with_capacity(5_000);
+        ids(5, 5_000).into_iter().for_each(|id| assert!(large.insert(id)));
+        small.absorb(large);
+        assert_eq!(small.len(), 5_000, "ids 5..10 were in both");
+        assert!(ids(0, 5_000).into_iter().all(|id| small.contains(id)));
+        assert!(!small.contains(id_hash("MED01", "5000")));
     }
 
     #[test]
