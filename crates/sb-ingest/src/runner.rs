@@ -374,19 +374,26 @@ impl Ingestor {
             };
         // An earlier version's outbox was delivered as one batch: keep it one.
         let per_batch = if header.legacy { usize::MAX } else { self.config.delivery_lines.max(1) };
+        let mut next: Vec<LineUsage> = lines.by_ref().take(per_batch).collect::<Result<_, _>>()?;
         for part in 0.. {
             let batch = UsageBatch {
                 key: if part == 0 { header.commit_id.clone() } else { format!("{}.{part}", header.commit_id) },
                 source: entry.source.clone(),
-                lines: lines.by_ref().take(per_batch).collect::<Result<_, _>>()?,
+                lines: std::mem::take(&mut next),
             };
             if part > 0 && batch.lines.is_empty() {
                 break;
             }
-            self.deliver(entry, &batch).await?;
-            if batch.lines.len() < per_batch {
+            let last = batch.lines.len() < per_batch;
+            // The next batch is read from the outbox here while consumers apply this one.
+            let (delivered, following) = tokio::join!(self.deliver(entry, &batch), async {
+                if last { Ok(Vec::new()) } else { lines.by_ref().take(per_batch).collect::<Result<Vec<_>, _>>() }
+            });
+            delivered?;
+            if last {
                 break;
             }
+            next = following?;
         }
         self.journal.committed(entry.id).await?;
         Ok(())
