@@ -171,6 +171,8 @@ pub async fn load(
         snapshot,
         skip_key: input.replay.then(|| input.commit_key.to_owned()),
     };
+    // The writing thread hands finished batches back for the reading thread to fill again.
+    let (recycle, recycled) = std::sync::mpsc::sync_channel(1);
     let mut batches = rows::spawn(rows::ReadJob {
         reader,
         layout,
@@ -182,11 +184,12 @@ pub async fn load(
         gzip: gz,
         name,
         dedup,
+        recycled,
     })?;
 
     let staged = lake.stage(input.commit_id, Some(input.commit_key)).map_err(|e| IngestError::Io(e.to_string()))?;
     let aggregates = Aggregator::new(input.aggregate_memory_lines, input.spill_dir.to_path_buf());
-    let mut parts = PartsWriter::spawn(staged, aggregates, input.source, input.commit_key)?;
+    let mut parts = PartsWriter::spawn(staged, aggregates, input.source, input.commit_key, recycle)?;
     let mut counts = Counts::default();
     let mut cell_areas: FastMap<i64, Option<Arc<str>>> = FastMap::default();
     let provisional = Subject::Provisional;
@@ -218,15 +221,16 @@ pub async fn load(
         }
         let rows: Vec<&Row> = keep.iter().map(|&i| &batch.rows[i]).collect();
 
-        // Protect: every personal field through the vault's policy.
+        // Protect: every personal field through the vault's policy. The line's tokens come
+        // before the other parties' (a customer's number keeps its line's token); the IMSIs'
+        // and IMEIs' are found meanwhile, so that while one kind's new tokens are written to
+        // the vault (on the database's thread), another kind's are looked up or made here.
         let text = |s: Option<Span>| s.map(|s| batch.text(s));
         let msisdn: Vec<Option<&str>> = rows.iter().map(|r| Some(batch.text(r.msisdn))).collect();
-        let subjects = vec![&provisional; rows.len()];
-        let lines = protect::column(vault, PiiKind::Msisdn, &msisdn, &subjects).await?;
         let imsi: Vec<Option<&str>> = rows.iter().map(|r| text(r.imsi)).collect();
-        let imsis = protect::column(vault, PiiKind::Imsi, &imsi, &subjects).await?;
         let imei: Vec<Option<&str>> = rows.iter().map(|r| text(r.imei)).collect();
-        let imeis = protect::column(vault, PiiKind::Imei, &imei, &subjects).await?;
+        let other: Vec<Option<&str>> = rows.iter().map(|r| text(r.other_party)).collect();
+        let subjects = vec![&provisional; rows.len()];
         for r in &rows {
             let day = r.hour.0;
             months
@@ -235,8 +239,15 @@ pub async fn load(
         }
         let month_subjects: Vec<&Subject> =
             rows.iter().map(|r| &months[&(r.hour.0.year(), r.hour.0.month())]).collect();
-        let other: Vec<Option<&str>> = rows.iter().map(|r| text(r.other_party)).collect();
-        let others = protect::column(vault, PiiKind::OtherParty, &other, &month_subjects).await?;
+        let ((lines, others), imsis, imeis) = tokio::try_join!(
+            async {
+                let lines = protect::column(vault, PiiKind::Msisdn, &msisdn, &subjects).await?;
+                let others = protect::column(vault, PiiKind::OtherParty, &other, &month_subjects).await?;
+                Ok::<_, IngestError>((lines, others))
+            },
+            protect::column(vault, PiiKind::Imsi, &imsi, &subjects),
+            protect::column(vault, PiiKind::Imei, &imei, &subjects),
+        )?;
         // A few thousand cells serve millions of records: each is generalised once per file.
         let new_cells: Vec<i64> = {
             let mut seen = std::collections::HashSet::new();
@@ -396,7 +407,13 @@ impl Writing {
 }
 
 impl PartsWriter {
-    fn spawn(staged: Staged, aggregates: Aggregator, source: &str, commit_key: &str) -> Result<Self, LoadFailure> {
+    fn spawn(
+        staged: Staged,
+        aggregates: Aggregator,
+        source: &str,
+        commit_key: &str,
+        recycle: std::sync::mpsc::SyncSender<Batch>,
+    ) -> Result<Self, LoadFailure> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Protected>(1);
         let (done_tx, done) = tokio::sync::oneshot::channel();
         let mut w = Writing {
@@ -412,6 +429,10 @@ impl PartsWriter {
                 let result = (|| {
                     while let Some(p) = rx.blocking_recv() {
                         w.take(&p)?;
+                        let mut done = p.batch;
+                        done.keep = p.keep;
+                        // Dropped instead when the reader has enough (or has stopped).
+                        let _ = recycle.try_send(done);
                     }
                     for (_, part) in w.writers.drain() {
                         w.staged.add(part.finish().map_err(lake_err)?);
