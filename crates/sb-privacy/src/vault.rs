@@ -96,8 +96,8 @@ pub struct Vault {
     generation: std::sync::atomic::AtomicI64,
     subject_keys: Mutex<HashMap<i64, Key>>,
     /// Held by this process's token-creating transactions, one at a time: callers may
-    /// tokenise several kinds concurrently (the ingestion does), and on SQLite a second
-    /// `BEGIN IMMEDIATE` would otherwise wait on the busy timeout's sleeps, not on a wake-up.
+    /// tokenise several kinds concurrently, and on SQLite a second `BEGIN IMMEDIATE` would
+    /// otherwise wait on the busy timeout's sleeps, not on a wake-up.
     writing: tokio::sync::Mutex<()>,
 }
 
