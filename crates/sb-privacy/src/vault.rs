@@ -496,7 +496,7 @@ impl Vault {
         let (full, rest) = (insert(CHUNK), insert(todo.len() % CHUNK));
         let parts: Vec<&[(usize, Vec<u8>)]> = todo.chunks(CHUNK).collect();
         let mut rows: Vec<NewToken> = Vec::with_capacity(todo.len());
-        // Whether each row of `rows` went in (another process may have made the same value's meanwhile).
+        // Whether each row of `rows` went in (another process may have tokenised its value meanwhile).
         let mut went_in: Vec<bool> = Vec::with_capacity(todo.len());
         let mut next = parts.first().map(|p| make(0, p));
         let mut k = 0;
