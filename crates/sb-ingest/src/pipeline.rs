@@ -171,8 +171,6 @@ pub async fn load(
         snapshot,
         skip_key: input.replay.then(|| input.commit_key.to_owned()),
     };
-    // The writing thread hands finished batches back for the reading thread to fill again.
-    let (recycle, recycled) = std::sync::mpsc::sync_channel(1);
     let mut batches = rows::spawn(rows::ReadJob {
         reader,
         layout,
@@ -184,12 +182,11 @@ pub async fn load(
         gzip: gz,
         name,
         dedup,
-        recycled,
     })?;
 
     let staged = lake.stage(input.commit_id, Some(input.commit_key)).map_err(|e| IngestError::Io(e.to_string()))?;
     let aggregates = Aggregator::new(input.aggregate_memory_lines, input.spill_dir.to_path_buf());
-    let mut parts = PartsWriter::spawn(staged, aggregates, input.source, input.commit_key, recycle)?;
+    let mut parts = PartsWriter::spawn(staged, aggregates, input.source, input.commit_key)?;
     let mut counts = Counts::default();
     let mut cell_areas: FastMap<i64, Option<Arc<str>>> = FastMap::default();
     let provisional = Subject::Provisional;
@@ -402,13 +399,7 @@ impl Writing {
 }
 
 impl PartsWriter {
-    fn spawn(
-        staged: Staged,
-        aggregates: Aggregator,
-        source: &str,
-        commit_key: &str,
-        recycle: std::sync::mpsc::SyncSender<Batch>,
-    ) -> Result<Self, LoadFailure> {
+    fn spawn(staged: Staged, aggregates: Aggregator, source: &str, commit_key: &str) -> Result<Self, LoadFailure> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Protected>(1);
         let (done_tx, done) = tokio::sync::oneshot::channel();
         let mut w = Writing {
@@ -424,10 +415,6 @@ impl PartsWriter {
                 let result = (|| {
                     while let Some(p) = rx.blocking_recv() {
                         w.take(&p)?;
-                        let mut done = p.batch;
-                        done.keep = p.keep;
-                        // Dropped instead when the reader has enough (or has stopped).
-                        let _ = recycle.try_send(done);
                     }
                     for (_, part) in w.writers.drain() {
                         w.staged.add(part.finish().map_err(lake_err)?);

@@ -103,23 +103,6 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// An empty batch for `rows` rows: `used`'s buffers if one came back from the writing
-    /// thread (a batch's buffers are megabytes: allocated anew each time, their pages came
-    /// fresh from the kernel, zeroed, for every batch).
-    fn reuse(used: Option<Batch>, rows: usize) -> Self {
-        let mut b = used.unwrap_or_default();
-        b.text.clear();
-        b.rows.clear();
-        b.bad.clear();
-        b.keep.clear();
-        b.ids.clear();
-        b.read = 0;
-        b.duplicates = 0;
-        b.text.reserve(rows * 64);
-        b.rows.reserve(rows);
-        b
-    }
-
     /// The text of a span.
     pub fn text(&self, s: Span) -> &str {
         &self.text[s.start as usize..s.end as usize]
@@ -199,8 +182,6 @@ pub struct ReadJob {
     pub gzip: bool,
     /// What deduplicates the rows.
     pub dedup: Dedup,
-    /// Batches the writing thread is done with, to reuse.
-    pub recycled: std::sync::mpsc::Receiver<Batch>,
 }
 
 /// What deduplicates a file's rows, on the reading thread; given back at the end of the file.
@@ -303,8 +284,13 @@ fn read(mut job: ReadJob, tx: &mpsc::Sender<Message>) {
                 spans.push((start, end, line_no));
             }
         }
-        let mut batch = Batch::reuse(job.recycled.try_recv().ok(), spans.len());
-        batch.read = spans.len() as i64;
+        let mut batch = Batch {
+            text: String::with_capacity(spans.len() * 64),
+            rows: Vec::with_capacity(spans.len()),
+            bad: Vec::new(),
+            read: spans.len() as i64,
+            ..Batch::default()
+        };
         for &(s, e, no) in &spans {
             let raw = &arena[s..e];
             let outcome = std::str::from_utf8(raw)
