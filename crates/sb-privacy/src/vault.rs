@@ -95,20 +95,14 @@ pub struct Vault {
     /// The vault's change generation this process's memory reflects (see [`Vault::sync_changes`]).
     generation: std::sync::atomic::AtomicI64,
     subject_keys: Mutex<HashMap<i64, Key>>,
-    /// Held by this process's token-creating transactions, one at a time: callers may
-    /// tokenise several kinds concurrently, and on SQLite a second `BEGIN IMMEDIATE` would
-    /// otherwise wait on the busy timeout's sleeps, not on a wake-up.
-    writing: tokio::sync::Mutex<()>,
 }
 
-/// A token about to be inserted.
+/// A token about to be inserted (its miss and fingerprint are beside it, in the same order).
 struct NewToken {
-    miss: usize,
     id: i64,
     salt: i64,
     body: u128,
     token: String,
-    fp: Vec<u8>,
     sid: i64,
     sealed: Vec<u8>,
 }
@@ -146,7 +140,6 @@ impl Vault {
             month_keys: Mutex::new(HashMap::new()),
             generation: std::sync::atomic::AtomicI64::new(i64::MIN),
             subject_keys: Mutex::new(HashMap::new()),
-            writing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -357,11 +350,9 @@ impl Vault {
         if let Some(found) = self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).get(month) {
             return Ok(Arc::clone(found));
         }
-        let writing = self.writing.lock().await;
         let mut tx = self.db.begin_write().await?;
         let (sid, key) = subject::get_or_create(&mut tx, keys, subject).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        drop(writing);
         let cipher = Arc::new(other_party::MonthCipher::new(&key, sid));
         self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).insert(month.to_owned(), Arc::clone(&cipher));
         Ok(cipher)
@@ -447,7 +438,7 @@ impl Vault {
     /// New tokens for the misses still unresolved, in one write transaction.
     async fn create(&self, kind: PiiKind, keys: &Keyring, misses: &mut [Miss<'_>]) -> Result<(), PrivacyError> {
         let now = time::to_ms(chrono::Utc::now());
-        // Fingerprints before the write lock: another kind's transaction may be running.
+        // Fingerprints before the transaction, which holds the database's write lock.
         let todo: Vec<(usize, Vec<u8>)> = misses
             .iter()
             .enumerate()
@@ -456,7 +447,6 @@ impl Vault {
                 (i, fingerprint(keys.current().fingerprint_key(kind), m.subject.scope(kind), m.value).to_vec())
             })
             .collect();
-        let writing = self.writing.lock().await;
         let mut tx = self.db.begin_write().await?;
         let first_id = Self::allocate_ids(&mut tx, todo.len()).await?;
         // One subject per distinct subject of the call: the new values of one batch that are
@@ -474,7 +464,7 @@ impl Vault {
         let make = |first: usize, part: &[(usize, Vec<u8>)]| -> Vec<NewToken> {
             part.iter()
                 .enumerate()
-                .map(|(j, (i, fp))| {
+                .map(|(j, (i, _))| {
                     let m = &misses_now[*i];
                     let (sid, key) = &subjects[m.subject];
                     let id = first_id + (first + j) as i64;
@@ -482,7 +472,7 @@ impl Vault {
                     let body = keys.token_ids.body(kind, id, salt);
                     let token = PackedToken::from_body(kind, body).to_string();
                     let sealed = crypto::seal(key, m.value.as_bytes(), token.as_bytes());
-                    NewToken { miss: *i, id, salt, body, token, fp: fp.clone(), sid: *sid, sealed }
+                    NewToken { id, salt, body, token, sid: *sid, sealed }
                 })
                 .collect()
         };
@@ -502,13 +492,13 @@ impl Vault {
         let mut k = 0;
         while let Some(chunk) = next.take() {
             let mut q = sqlx::query(if chunk.len() == CHUNK { &full } else { &rest });
-            for r in &chunk {
+            for (r, (_, fp)) in chunk.iter().zip(parts[k]) {
                 q = q
                     .bind(r.id)
                     .bind(r.salt)
                     .bind(kind.as_str())
                     .bind(keys.current)
-                    .bind(r.fp.clone())
+                    .bind(fp.clone())
                     .bind(r.sid)
                     .bind(r.sealed.clone())
                     .bind(now);
@@ -539,12 +529,12 @@ impl Vault {
         tx.commit().await.map_err(StoreError::from)?;
         let mut lost: Vec<usize> = Vec::new();
         let mut stored: Vec<(&[u8], u128)> = Vec::with_capacity(rows.len());
-        for (r, &went) in rows.iter().zip(&went_in) {
+        for ((r, (miss, fp)), &went) in rows.iter().zip(&todo).zip(&went_in) {
             if went {
-                misses[r.miss].found = Some(Arc::from(r.token.as_str()));
-                stored.push((&r.fp, r.body));
+                misses[*miss].found = Some(Arc::from(r.token.as_str()));
+                stored.push((fp, r.body));
             } else {
-                lost.push(r.miss);
+                lost.push(*miss);
             }
         }
         // Only rows that went in: a conflicting one's token is the other process's.
@@ -552,7 +542,6 @@ impl Vault {
         if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
             self.directory.advance(first.id, last.id);
         }
-        drop(writing);
         if !lost.is_empty() {
             // Another process tokenised the same values meanwhile: take its tokens.
             let fps: Vec<Vec<Vec<u8>>> = lost
