@@ -614,7 +614,7 @@ impl MasterData {
         Ok(())
     }
 
-    async fn bump(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, dim: &Dim) -> Result<(), IngestError> {
+    async fn bump(&self, tx: &mut sb_store::WriteTx, dim: &Dim) -> Result<(), IngestError> {
         let updated = sqlx::query("UPDATE master_state SET revision = revision + 1 WHERE dimension = $1")
             .bind(dim.name)
             .execute(&mut **tx)

@@ -3,7 +3,7 @@
 //! inserting or deleting an entry breaks the chain; a head row kept with each append shows a
 //! deleted tail; without the master key, nobody can forge a consistent chain.
 
-use sb_store::sqlx::{self, Any, Row, Transaction};
+use sb_store::sqlx::{self, Row};
 use sb_store::{Backend, Db, StoreError, time};
 use serde::Serialize;
 
@@ -66,7 +66,7 @@ fn mac(key: &[u8; 32], seq: i64, at_ms: i64, e: &NewEntry<'_>, prev: &str) -> St
 
 /// Appends `entry` inside `tx`, which must be a write transaction; returns its sequence number.
 pub(crate) async fn append(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut sb_store::WriteTx,
     backend: Backend,
     key: &[u8; 32],
     entry: NewEntry<'_>,

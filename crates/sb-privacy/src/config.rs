@@ -17,6 +17,11 @@ pub struct PrivacyConfig {
     pub vault_url: Option<SecretString>,
     /// A file holding `vault_url`.
     pub vault_url_file: Option<PathBuf>,
+    /// Largest number of connections to the vault. Unset: 2 on SQLite, which runs one writer
+    /// at a time and gives each connection a page cache of its own (32 MiB), so more
+    /// connections cost memory without adding speed; the store's `max_connections` on
+    /// PostgreSQL.
+    pub vault_max_connections: Option<u32>,
     /// The master key (64 hex characters). Only from the environment
     /// (`SWITCHBOARD__PRIVACY__MASTER_KEY`): the config file is refused for it.
     #[serde(serialize_with = "sb_core::secret::mask", skip_serializing_if = "Option::is_none")]
@@ -51,6 +56,7 @@ impl Default for PrivacyConfig {
         Self {
             vault_url: None,
             vault_url_file: None,
+            vault_max_connections: None,
             master_key: None,
             master_key_file: None,
             policies: BTreeMap::new(),

@@ -208,7 +208,7 @@ fn cutoff_month(now: chrono::DateTime<chrono::Utc>, months: u32) -> String {
 }
 
 /// Destroys a subject's key and unlinks the row from whoever it was.
-async fn destroy_subject(tx: &mut sqlx::Transaction<'static, sqlx::Any>, sid: i64) -> Result<(), StoreError> {
+async fn destroy_subject(tx: &mut sb_store::WriteTx, sid: i64) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE vault_subjects SET wrapped_key = NULL, key_version = NULL, ref = NULL, erased_at_ms = $1 WHERE id = $2",
     )

@@ -1,6 +1,6 @@
 //! Whose data a value is: every token and encrypted value belongs to one subject.
 
-use sb_store::sqlx::{self, Any, Row, Transaction};
+use sb_store::sqlx::{self, Row};
 use sb_store::{StoreError, time};
 
 use crate::PiiKind;
@@ -54,7 +54,7 @@ impl Subject {
 
 /// Finds the subject's id and data key, creating both when new.
 pub(crate) async fn get_or_create(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut sb_store::WriteTx,
     keys: &Keyring,
     subject: &Subject,
 ) -> Result<(i64, Key), crate::PrivacyError> {
@@ -102,7 +102,7 @@ pub(crate) async fn get_or_create(
 }
 
 async fn find(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut sb_store::WriteTx,
     keys: &Keyring,
     kind: &str,
     r: &str,

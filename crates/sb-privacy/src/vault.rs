@@ -424,7 +424,7 @@ impl Vault {
 
     /// The next `n` token row ids, from the never-decreasing counter (inside `tx`, so a
     /// rolled-back transaction gives its ids back and a committed one never sees them reused).
-    async fn allocate_ids(tx: &mut sqlx::Transaction<'static, sqlx::Any>, n: usize) -> Result<i64, PrivacyError> {
+    async fn allocate_ids(tx: &mut sb_store::WriteTx, n: usize) -> Result<i64, PrivacyError> {
         let next: i64 = sqlx::query_scalar(
             "UPDATE vault_counters SET next_id = next_id + $1 WHERE name = 'tokens' RETURNING next_id",
         )

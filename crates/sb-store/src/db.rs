@@ -1,8 +1,11 @@
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::StoreError;
 
@@ -35,6 +38,40 @@ impl Backend {
                 redact_url(url)
             ))),
         }
+    }
+}
+
+/// A transaction from [`Db::begin_write`]: used as the connection it runs on
+/// (`&mut *tx` is an executor), it ends with [`WriteTx::commit`], or rolls back when dropped.
+#[derive(Debug)]
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Commits the transaction (and opens the handle's write gate).
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    /// Rolls the transaction back (and opens the handle's write gate).
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
     }
 }
 
@@ -79,6 +116,9 @@ impl From<&crate::StoreConfig> for PoolOptions {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite only: held by this handle's write transactions, one at a time (see
+    /// [`Db::begin_write`]).
+    write_gate: Arc<Mutex<()>>,
 }
 
 impl Db {
@@ -138,7 +178,7 @@ impl Db {
                 }
                 other => other,
             })?;
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, write_gate: Arc::new(Mutex::new(())) })
     }
 
     /// The engine behind this handle.
@@ -153,13 +193,20 @@ impl Db {
 
     /// Starts a transaction that will write. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so it waits on the busy timeout instead of failing later when
-    /// a read would have to be upgraded.
-    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+    /// a read would have to be upgraded. SQLite has one writer at a time anyway, so this
+    /// handle's write transactions first queue on a gate of their own: a second writer of
+    /// this process is woken when the first ends, instead of polling the busy timeout's
+    /// sleeps (up to 100 ms each). Other processes still meet the busy timeout. A task must
+    /// not hold one write transaction while it begins another on the same handle.
+    pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        let (tx, gate) = match self.backend {
+            Backend::Sqlite => {
+                let gate = Arc::clone(&self.write_gate).lock_owned().await;
+                (self.pool.begin_with("BEGIN IMMEDIATE").await?, Some(gate))
+            }
+            Backend::Postgres => (self.pool.begin().await?, None),
         };
-        Ok(tx)
+        Ok(WriteTx { tx, _gate: gate })
     }
 
     /// Placeholders for parameters `first ..= first + n - 1`, comma-separated: `$3, $4` on

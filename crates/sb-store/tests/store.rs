@@ -114,6 +114,35 @@ async fn a_write_transaction_rolls_back_when_dropped() {
     assert_eq!(n, 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_write_transactions_of_one_handle_wait_their_turn_without_the_busy_timeout() {
+    let test = TestDb::new().await;
+    test.migrate(&[&SET]).await.unwrap();
+    // No busy timeout: on SQLite a second `BEGIN IMMEDIATE` beside an open write transaction
+    // would fail at once, so every writer must have waited on the handle's own gate.
+    let options = sb_store::PoolOptions { busy_timeout: std::time::Duration::ZERO, ..Default::default() };
+    let db = sb_store::Db::connect_with(test.url(), &options).await.unwrap();
+    let writers = (0..8_i64).map(|i| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut tx = db.begin_write().await?;
+            sqlx::query("INSERT INTO test_people (id, email) VALUES ($1, $2)")
+                .bind(i)
+                .bind(format!("{i}@example.org"))
+                .execute(&mut *tx)
+                .await?;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        })
+    });
+    for writer in writers.collect::<Vec<_>>() {
+        writer.await.unwrap().unwrap();
+    }
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM test_people").fetch_one(db.pool()).await.unwrap();
+    assert_eq!(n, 8);
+}
+
 #[tokio::test]
 async fn sqlite_runs_in_wal_mode_with_foreign_keys() {
     let db = TestDb::new().await;

@@ -50,7 +50,13 @@ pub async fn open_vault(config: &Config) -> anyhow::Result<Vault> {
     }
     let master = sb_privacy::load_master_key(&config.privacy, &config.data_dir)?;
     let url = config.vault_url();
-    let options = PoolOptions { schema: config.vault_schema(), ..PoolOptions::from(&config.store) };
+    let store = PoolOptions::from(&config.store);
+    let max_connections = match config.privacy.vault_max_connections {
+        Some(n) => n.max(1),
+        None if sb_store::Backend::from_url(&url)? == sb_store::Backend::Sqlite => store.max_connections.min(2),
+        None => store.max_connections,
+    };
+    let options = PoolOptions { schema: config.vault_schema(), max_connections, ..store };
     let db = Db::connect_with(&url, &options)
         .await
         .with_context(|| format!("opening the vault at {}", sb_store::redact_url(&url)))?;

@@ -81,11 +81,7 @@ pub async fn lookup(
 
 /// Ends every session of a user, but the one whose token hash is `keep` (a password change
 /// keeps the session it was made from), inside the caller's transaction.
-pub(crate) async fn end_all(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    user_id: i64,
-    keep: Option<&str>,
-) -> Result<(), StoreError> {
+pub(crate) async fn end_all(tx: &mut sb_store::WriteTx, user_id: i64, keep: Option<&str>) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND token_hash <> $2")
         .bind(user_id)
         .bind(keep.unwrap_or(""))
