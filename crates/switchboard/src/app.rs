@@ -53,7 +53,9 @@ pub async fn open_vault(config: &Config) -> anyhow::Result<Vault> {
     let store = PoolOptions::from(&config.store);
     let max_connections = match config.privacy.vault_max_connections {
         Some(n) => n.max(1),
-        None if sb_store::Backend::from_url(&url)? == sb_store::Backend::Sqlite => store.max_connections.min(2),
+        None if matches!(sb_store::Backend::from_url(&url), Ok(sb_store::Backend::Sqlite)) => {
+            store.max_connections.min(2)
+        }
         None => store.max_connections,
     };
     let options = PoolOptions { schema: config.vault_schema(), max_connections, ..store };
@@ -246,5 +248,23 @@ impl Job for Retention {
         c.add("months_destroyed", report.months.len() as i64);
         c.add("tokens_destroyed", report.tokens_destroyed);
         Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sqlite_vault_keeps_two_connections_unless_configured_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+        let vault = open_vault(&config).await.unwrap();
+        assert_eq!(vault.db().pool().options().get_max_connections(), 2);
+        vault.db().close().await;
+
+        config.privacy.vault_max_connections = Some(5);
+        let vault = open_vault(&config).await.unwrap();
+        assert_eq!(vault.db().pool().options().get_max_connections(), 5);
     }
 }
