@@ -1,5 +1,5 @@
-//! Throughput of the vault's hot paths: tokens from the cache, first-time tokens (vault
-//! inserts, batched, SQLite), and FF1. Run with `cargo bench -p sb-privacy` or `bench/privacy.sh`.
+//! Throughput of the vault's hot paths: tokens from the cache, known tokens the cache does not
+//! hold, first-time tokens (vault inserts, batched, SQLite), and FF1. Run with `cargo bench -p sb-privacy` or `bench/privacy.sh`.
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented function
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,18 +15,18 @@ fn msisdn(i: u64) -> String {
     format!("3934{:08}", i % 100_000_000)
 }
 
-fn vault(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Vault {
+fn vault(rt: &tokio::runtime::Runtime, dir: &std::path::Path, config: PrivacyConfig) -> Vault {
     rt.block_on(async {
         let url = format!("sqlite://{}/vault.db", dir.display());
         let db = Db::connect_with(&url, &PoolOptions::default()).await.unwrap();
-        Vault::open(db, MasterKey::parse(MASTER).unwrap(), PrivacyConfig::default()).await.unwrap()
+        Vault::open(db, MasterKey::parse(MASTER).unwrap(), config).await.unwrap()
     })
 }
 
 fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let v = vault(&rt, dir.path());
+    let v = vault(&rt, dir.path(), PrivacyConfig::default());
     let subject = Subject::Customer("C1".into());
 
     let known: Vec<String> = (0..BATCH as u64).map(msisdn).collect();
@@ -37,6 +37,13 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(BATCH as u64));
     g.bench_function("tokenize_cached", |b| {
         b.iter(|| rt.block_on(v.tokenize_batch(PiiKind::Msisdn, &items)).unwrap());
+    });
+
+    // Known values the token cache does not hold (an operator with more identifiers than
+    // `privacy.cache_capacity`): each costs its fingerprint and a look in the vault's directory.
+    let uncached = vault(&rt, dir.path(), PrivacyConfig { cache_capacity: 1, ..PrivacyConfig::default() });
+    g.bench_function("tokenize_known_uncached", |b| {
+        b.iter(|| rt.block_on(uncached.tokenize_batch(PiiKind::Msisdn, &items)).unwrap());
     });
 
     let next = AtomicU64::new(10_000_000);

@@ -229,9 +229,9 @@ impl Directory {
         db: &Db,
         keys: &Keyring,
         kind: PiiKind,
-        fps: &[Vec<Vec<u8>>],
+        fps: &[crate::vault::FpSet],
     ) -> Result<Vec<Known>, PrivacyError> {
-        let ask = |set: &Vec<Vec<u8>>| if set.is_empty() { Known::Absent } else { Known::Ask };
+        let ask = |set: &crate::vault::FpSet| if set.is_empty() { Known::Absent } else { Known::Ask };
         if !exact_versions(keys) {
             return Ok(fps.iter().map(ask).collect());
         }

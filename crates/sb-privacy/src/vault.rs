@@ -269,18 +269,17 @@ impl Vault {
         let keys = self.keys();
         if kind == PiiKind::OtherParty {
             // Calls between our own customers keep the customer's line token.
-            let fps: Vec<Vec<Vec<u8>>> =
-                misses.iter().map(|m| fingerprints(&keys, PiiKind::Msisdn, "", m.value)).collect();
+            let fps: Vec<FpSet> = misses.iter().map(|m| fingerprints(&keys, PiiKind::Msisdn, "", m.value)).collect();
             let found = self.lookup(PiiKind::Msisdn, &fps).await?;
             for (m, f) in misses.iter_mut().zip(found) {
                 m.found = f;
             }
         }
-        let fps: Vec<Vec<Vec<u8>>> = misses
+        let fps: Vec<FpSet> = misses
             .iter()
             .map(|m| {
                 if m.found.is_some() || !stored {
-                    Vec::new()
+                    FpSet::new()
                 } else {
                     fingerprints(&keys, kind, m.subject.scope(kind), m.value)
                 }
@@ -360,14 +359,14 @@ impl Vault {
 
     /// The token of each fingerprint set, where the vault holds one: from the directory, and
     /// only for what it cannot tell, from the database.
-    async fn lookup(&self, kind: PiiKind, fps: &[Vec<Vec<u8>>]) -> Result<Vec<Option<Arc<str>>>, PrivacyError> {
+    async fn lookup(&self, kind: PiiKind, fps: &[FpSet]) -> Result<Vec<Option<Arc<str>>>, PrivacyError> {
         let keys = self.keys();
         let known = self.directory.tokens(&self.db, &keys, kind, fps).await?;
         let asked = if known.contains(&Known::Ask) {
-            let ask: Vec<Vec<Vec<u8>>> = fps
+            let ask: Vec<FpSet> = fps
                 .iter()
                 .zip(&known)
-                .map(|(set, k)| if *k == Known::Ask { set.clone() } else { Vec::new() })
+                .map(|(set, k)| if *k == Known::Ask { set.clone() } else { FpSet::new() })
                 .collect();
             self.query(kind, &ask).await?
         } else {
@@ -386,19 +385,22 @@ impl Vault {
 
     /// The row of each fingerprint set, where one exists (the directory spares the query for
     /// values the vault does not hold).
-    async fn find(&self, kind: PiiKind, fps: &[Vec<Vec<u8>>]) -> Result<Vec<Option<Found>>, PrivacyError> {
+    async fn find(&self, kind: PiiKind, fps: &[FpSet]) -> Result<Vec<Option<Found>>, PrivacyError> {
         let keys = self.keys();
         let known = self.directory.tokens(&self.db, &keys, kind, fps).await?;
-        let held: Vec<Vec<Vec<u8>>> =
-            fps.iter().zip(&known).map(|(set, k)| if *k == Known::Absent { Vec::new() } else { set.clone() }).collect();
+        let held: Vec<FpSet> = fps
+            .iter()
+            .zip(&known)
+            .map(|(set, k)| if *k == Known::Absent { FpSet::new() } else { set.clone() })
+            .collect();
         self.query(kind, &held).await
     }
 
     /// The row of each fingerprint set, read from the database.
-    async fn query(&self, kind: PiiKind, fps: &[Vec<Vec<u8>>]) -> Result<Vec<Option<Found>>, PrivacyError> {
+    async fn query(&self, kind: PiiKind, fps: &[FpSet]) -> Result<Vec<Option<Found>>, PrivacyError> {
         let keys = self.keys();
         let mut by_fp: HashMap<Vec<u8>, Found> = HashMap::new();
-        let all: Vec<&Vec<u8>> = fps.iter().flatten().collect();
+        let all: Vec<&Fp> = fps.iter().flatten().collect();
         for chunk in all.chunks(CHUNK) {
             let sql = format!(
                 "SELECT id, token, fingerprint, subject_id, salt FROM vault_tokens WHERE kind = {} AND fingerprint IN ({})",
@@ -407,7 +409,7 @@ impl Vault {
             );
             let mut q = sqlx::query(&sql).bind(kind.as_str());
             for fp in chunk {
-                q = q.bind((*fp).clone());
+                q = q.bind(fp.to_vec());
             }
             for row in q.fetch_all(self.db.pool()).await.map_err(StoreError::from)? {
                 let id: i64 = row.try_get(0).map_err(StoreError::from)?;
@@ -419,7 +421,7 @@ impl Vault {
                 by_fp.insert(fp, Found { id, token: Arc::from(token), subject });
             }
         }
-        Ok(fps.iter().map(|set| set.iter().find_map(|fp| by_fp.get(fp).cloned())).collect())
+        Ok(fps.iter().map(|set| set.iter().find_map(|fp| by_fp.get(&fp[..]).cloned())).collect())
     }
 
     /// The next `n` token row ids, from the never-decreasing counter (inside `tx`, so a
@@ -544,7 +546,7 @@ impl Vault {
         }
         if !lost.is_empty() {
             // Another process tokenised the same values meanwhile: take its tokens.
-            let fps: Vec<Vec<Vec<u8>>> = lost
+            let fps: Vec<FpSet> = lost
                 .iter()
                 .map(|&i| fingerprints(keys, kind, misses[i].subject.scope(kind), misses[i].value))
                 .collect();
@@ -781,7 +783,7 @@ impl Vault {
     /// in one transaction. Returns how many moved.
     pub async fn link_batch(&self, kind: PiiKind, items: &[(&str, &str)]) -> Result<u64, PrivacyError> {
         let keys = self.keys();
-        let fps: Vec<Vec<Vec<u8>>> = items.iter().map(|(v, _)| fingerprints(&keys, kind, "", v)).collect();
+        let fps: Vec<FpSet> = items.iter().map(|(v, _)| fingerprints(&keys, kind, "", v)).collect();
         let found = self.find(kind, &fps).await?;
         let mut sids: Vec<i64> = found.iter().flatten().map(|f| f.subject).collect();
         sids.sort_unstable();
@@ -887,13 +889,20 @@ impl Vault {
     }
 }
 
-fn fingerprint(key: &crypto::MacKey, scope: &str, value: &str) -> [u8; 32] {
+fn fingerprint(key: &crypto::MacKey, scope: &str, value: &str) -> Fp {
     key.mac(&[scope.as_bytes(), value.as_bytes()])
 }
 
+/// A fingerprint: the HMAC-SHA-256 of a value under its kind's fingerprint key.
+pub(crate) type Fp = [u8; 32];
+
+/// A value's fingerprints under every live root version: one, held inline (no allocation for
+/// each value looked up), or two during a rotation.
+pub(crate) type FpSet = smallvec::SmallVec<[Fp; 1]>;
+
 /// The value's fingerprint under every live root version (one, or two during a rotation).
-fn fingerprints(keys: &Keyring, kind: PiiKind, scope: &str, value: &str) -> Vec<Vec<u8>> {
-    keys.versions.values().map(|v| fingerprint(v.fingerprint_key(kind), scope, value).to_vec()).collect()
+fn fingerprints(keys: &Keyring, kind: PiiKind, scope: &str, value: &str) -> FpSet {
+    keys.versions.values().map(|v| fingerprint(v.fingerprint_key(kind), scope, value)).collect()
 }
 
 /// The kind a token or encrypted value stands for.
