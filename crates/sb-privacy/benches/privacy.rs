@@ -1,5 +1,6 @@
 //! Throughput of the vault's hot paths: tokens from the cache, known tokens the cache does not
-//! hold, first-time tokens (vault inserts, batched, SQLite), and FF1. Run with `cargo bench -p sb-privacy` or `bench/privacy.sh`.
+//! hold, first-time tokens (vault inserts, batched, SQLite), and FF1. Run with
+//! `cargo bench -p sb-privacy` or `bench/privacy.sh`.
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented function
 use std::sync::atomic::{AtomicU64, Ordering};

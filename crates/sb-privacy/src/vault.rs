@@ -441,13 +441,11 @@ impl Vault {
     async fn create(&self, kind: PiiKind, keys: &Keyring, misses: &mut [Miss<'_>]) -> Result<(), PrivacyError> {
         let now = time::to_ms(chrono::Utc::now());
         // Fingerprints before the transaction, which holds the database's write lock.
-        let todo: Vec<(usize, Vec<u8>)> = misses
+        let todo: Vec<(usize, Fp)> = misses
             .iter()
             .enumerate()
             .filter(|(_, m)| m.found.is_none())
-            .map(|(i, m)| {
-                (i, fingerprint(keys.current().fingerprint_key(kind), m.subject.scope(kind), m.value).to_vec())
-            })
+            .map(|(i, m)| (i, fingerprint(keys.current().fingerprint_key(kind), m.subject.scope(kind), m.value)))
             .collect();
         let mut tx = self.db.begin_write().await?;
         let first_id = Self::allocate_ids(&mut tx, todo.len()).await?;
@@ -463,7 +461,7 @@ impl Vault {
         }
         // A chunk's rows: ids in order, a random salt each, the value sealed under its subject's key.
         let misses_now: &[Miss<'_>] = misses;
-        let make = |first: usize, part: &[(usize, Vec<u8>)]| -> Vec<NewToken> {
+        let make = |first: usize, part: &[(usize, Fp)]| -> Vec<NewToken> {
             part.iter()
                 .enumerate()
                 .map(|(j, (i, _))| {
@@ -486,7 +484,7 @@ impl Vault {
             )
         };
         let (full, rest) = (insert(CHUNK), insert(todo.len() % CHUNK));
-        let parts: Vec<&[(usize, Vec<u8>)]> = todo.chunks(CHUNK).collect();
+        let parts: Vec<&[(usize, Fp)]> = todo.chunks(CHUNK).collect();
         let mut rows: Vec<NewToken> = Vec::with_capacity(todo.len());
         // Whether each row of `rows` went in (another process may have tokenised its value meanwhile).
         let mut went_in: Vec<bool> = Vec::with_capacity(todo.len());
@@ -500,7 +498,7 @@ impl Vault {
                     .bind(r.salt)
                     .bind(kind.as_str())
                     .bind(keys.current)
-                    .bind(fp.clone())
+                    .bind(fp.to_vec())
                     .bind(r.sid)
                     .bind(r.sealed.clone())
                     .bind(now);
@@ -534,7 +532,7 @@ impl Vault {
         for ((r, (miss, fp)), &went) in rows.iter().zip(&todo).zip(&went_in) {
             if went {
                 misses[*miss].found = Some(Arc::from(r.token.as_str()));
-                stored.push((fp, r.body));
+                stored.push((&fp[..], r.body));
             } else {
                 lost.push(*miss);
             }

@@ -122,25 +122,41 @@ async fn concurrent_write_transactions_of_one_handle_wait_their_turn_without_the
     // would fail at once, so every writer must have waited on the handle's own gate.
     let options = sb_store::PoolOptions { busy_timeout: std::time::Duration::ZERO, ..Default::default() };
     let db = sb_store::Db::connect_with(test.url(), &options).await.unwrap();
-    let writers = (0..8_i64).map(|i| {
-        let db = db.clone();
-        tokio::spawn(async move {
-            let mut tx = db.begin_write().await?;
-            sqlx::query("INSERT INTO test_people (id, email) VALUES ($1, $2)")
-                .bind(i)
-                .bind(format!("{i}@example.org"))
-                .execute(&mut *tx)
-                .await?;
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            tx.commit().await?;
-            Ok::<_, StoreError>(())
+    const WRITERS: usize = 8;
+    // Every writer's connection opened beforehand, and all released at once: their
+    // `BEGIN IMMEDIATE`s reach SQLite while the first writer's transaction is open.
+    drop(open_connections(&db, WRITERS).await);
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(WRITERS));
+    let writers: Vec<_> = (0..WRITERS as i64)
+        .map(|i| {
+            let (db, start) = (db.clone(), std::sync::Arc::clone(&start));
+            tokio::spawn(async move {
+                start.wait().await;
+                let mut tx = db.begin_write().await?;
+                sqlx::query("INSERT INTO test_people (id, email) VALUES ($1, $2)")
+                    .bind(i)
+                    .bind(format!("{i}@example.org"))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok::<_, StoreError>(())
+            })
         })
-    });
-    for writer in writers.collect::<Vec<_>>() {
+        .collect();
+    for writer in writers {
         writer.await.unwrap().unwrap();
     }
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM test_people").fetch_one(db.pool()).await.unwrap();
     assert_eq!(n, 8);
+}
+
+/// `n` pooled connections open at once (idle in the pool once dropped).
+async fn open_connections(db: &sb_store::Db, n: usize) -> Vec<sqlx::pool::PoolConnection<sqlx::Any>> {
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        held.push(db.pool().acquire().await.unwrap());
+    }
+    held
 }
 
 #[tokio::test]
