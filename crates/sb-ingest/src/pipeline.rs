@@ -145,9 +145,12 @@ pub async fn load(
     let mut line = Vec::with_capacity(512);
     let mut first_line: u64 = 0;
     let header = if layout_cfg.header {
-        let n = reader.read_until(b'\n', &mut line).map_err(read_err)?;
+        let (n, cut) = rows::read_line(&mut *reader, &mut line, rows::MAX_LINE).map_err(read_err)?;
         if n == 0 {
             return Err(LoadFailure::Rejected("the file is empty".into()));
+        }
+        if cut {
+            return Err(LoadFailure::Rejected(format!("the header is longer than {} bytes", rows::MAX_LINE)));
         }
         first_line = 1;
         let text =

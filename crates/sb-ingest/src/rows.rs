@@ -218,6 +218,45 @@ impl Dedup {
     }
 }
 
+/// The longest row kept: a longer one is quarantined with its first `MAX_LINE` bytes, and the
+/// rest of it is read past, so that a file without line ends cannot fill the memory.
+pub(crate) const MAX_LINE: usize = 1 << 20;
+
+/// A batch ends once its lines take this many bytes, even with fewer rows than
+/// `ingest.batch_rows` (only long lines get there: 65,536 rows of a CDR take about 10 MB).
+const BATCH_TEXT: usize = 64 << 20;
+
+/// Reads one line, through its `\n`, onto `buf`, keeping at most `max` bytes of it; the rest of
+/// a longer line is read and dropped. Gives the bytes read (0 at the end of the input) and
+/// whether the line was cut.
+pub(crate) fn read_line(r: &mut dyn BufRead, buf: &mut Vec<u8>, max: usize) -> std::io::Result<(usize, bool)> {
+    let (mut read, mut kept, mut cut) = (0, 0, false);
+    loop {
+        let available = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok((read, cut));
+        }
+        let (line, ends) = match memchr::memchr(b'\n', available) {
+            Some(i) => (&available[..=i], true),
+            None => (available, false),
+        };
+        let keep = line.len().min(max - kept);
+        buf.extend_from_slice(&line[..keep]);
+        kept += keep;
+        cut |= keep < line.len();
+        let n = line.len();
+        r.consume(n);
+        read += n;
+        if ends {
+            return Ok((read, cut));
+        }
+    }
+}
+
 /// A read error: a corrupt compressed stream rejects the file; anything else is retried later.
 pub(crate) fn read_failure(gzip: bool, name: &str, e: &std::io::Error) -> LoadFailure {
     if gzip {
@@ -257,15 +296,16 @@ fn read(mut job: ReadJob, tx: &mpsc::Sender<Message>) {
     let mut local = LocalHour { tz: job.timezone, last: None };
     let mut line_no = job.first_line;
     let mut arena: Vec<u8> = Vec::with_capacity(job.batch_rows * 160);
-    let mut spans: Vec<(usize, usize, u64)> = Vec::with_capacity(job.batch_rows);
+    // Each line's start and end in `arena`, its number, and whether it was cut at MAX_LINE.
+    let mut spans: Vec<(usize, usize, u64, bool)> = Vec::with_capacity(job.batch_rows);
     loop {
         arena.clear();
         spans.clear();
         let mut eof = false;
-        while spans.len() < job.batch_rows {
+        while spans.len() < job.batch_rows && arena.len() < BATCH_TEXT {
             let start = arena.len();
-            let n = match job.reader.read_until(b'\n', &mut arena) {
-                Ok(n) => n,
+            let (n, cut) = match read_line(&mut *job.reader, &mut arena, MAX_LINE) {
+                Ok(read) => read,
                 Err(e) => {
                     let _ = tx.blocking_send(Err(read_failure(job.gzip, &job.name, &e)));
                     return;
@@ -281,7 +321,7 @@ fn read(mut job: ReadJob, tx: &mpsc::Sender<Message>) {
                 end -= 1;
             }
             if end > start {
-                spans.push((start, end, line_no));
+                spans.push((start, end, line_no, cut));
             }
         }
         let mut batch = Batch {
@@ -291,8 +331,13 @@ fn read(mut job: ReadJob, tx: &mpsc::Sender<Message>) {
             read: spans.len() as i64,
             ..Batch::default()
         };
-        for &(s, e, no) in &spans {
+        for &(s, e, no, cut) in &spans {
             let raw = &arena[s..e];
+            if cut {
+                let error = RowError { field: "row", reason: format!("longer than {MAX_LINE} bytes") };
+                batch.bad.push(BadRow { line_no: no, error, raw: raw.to_vec() });
+                continue;
+            }
             let outcome = std::str::from_utf8(raw)
                 .map_err(|_| RowError { field: "row", reason: "not UTF-8 text".into() })
                 .and_then(|text| {
@@ -319,5 +364,29 @@ fn read(mut job: ReadJob, tx: &mpsc::Sender<Message>) {
             let _ = tx.blocking_send(Ok(Read::End(Box::new(job.dedup))));
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_longer_than_the_limit_is_cut_and_the_next_line_is_read_whole() {
+        // A reader that hands out 3 bytes at a time, so lines span its buffer's refills.
+        let input = b"abc\nlong line here\n\nlast";
+        let mut r = std::io::BufReader::with_capacity(3, &input[..]);
+        let mut lines = Vec::new();
+        loop {
+            let mut buf = Vec::new();
+            let (n, cut) = read_line(&mut r, &mut buf, 6).unwrap();
+            if n == 0 {
+                break;
+            }
+            lines.push((String::from_utf8(buf).unwrap(), n, cut));
+        }
+        let expected = [("abc\n", 4, false), ("long l", 15, true), ("\n", 1, false), ("last", 4, false)];
+        let expected: Vec<(String, usize, bool)> = expected.iter().map(|(l, n, c)| (l.to_string(), *n, *c)).collect();
+        assert_eq!(lines, expected);
     }
 }

@@ -246,6 +246,9 @@ async fn each_kind_of_bad_row_is_quarantined_with_its_reason_and_the_good_rows_l
         ),
         ("R10;VOICE_MO;393401234567;222013401234567;;;2026-11-22T13:05:12+01:00;60;;;;;;0.1;;", Some("other_party")),
         ("R11;TOPUP;393401234567;222013401234567;;;2026-11-22T13:10:00+01:00;;;;;;;10.00;APP;", None),
+        // Longer than a row may be (1 MiB): cut, and the next row read as usual.
+        (LONG_ROW.as_str(), Some("row")),
+        ("R13;TOPUP;393401234567;222013401234567;;;2026-11-22T13:11:00+01:00;;;;;;;5.00;APP;", None),
     ];
     let mut text = format!("{header}\n");
     for (r, _) in &rows {
@@ -257,7 +260,7 @@ async fn each_kind_of_bad_row_is_quarantined_with_its_reason_and_the_good_rows_l
     let ingestor = f.ingestor(&[]);
     let o = ingestor.ingest_file(&file, "reference", "MED01").await.unwrap();
     assert_eq!(o.state, FileState::Committed);
-    assert_eq!((o.counts.rows_read, o.counts.rows_loaded, o.counts.quarantined), (11, 2, 9));
+    assert_eq!((o.counts.rows_read, o.counts.rows_loaded, o.counts.quarantined), (13, 3, 10));
 
     let q = f.data.join("quarantine/MED01").read_dir().unwrap().next().unwrap().unwrap().path();
     assert!(Scanner::new().scan(std::slice::from_ref(&q)).unwrap().findings.is_empty(), "encrypted at rest");
@@ -273,16 +276,21 @@ async fn each_kind_of_bad_row_is_quarantined_with_its_reason_and_the_good_rows_l
         assert!(!parts[2].is_empty());
         assert!(!parts[2].contains("3934"), "reasons never quote values: {l}");
     }
+    let long = lines.iter().find(|l| l.starts_with("13;")).unwrap();
+    assert!(long.contains("longer than 1048576 bytes"), "{}", &long[..80]);
+    assert!(long.len() < (1 << 20) + 100, "only the first MiB of the row is kept");
 }
 
 #[tokio::test]
 async fn a_file_unreadable_as_a_whole_is_rejected_with_a_reason_and_an_alert() {
     let f = Fixture::new().await;
     let ingestor = f.ingestor(&[]);
-    let cases: [(&str, Vec<u8>, &str); 3] = [
+    let cases: [(&str, Vec<u8>, &str); 4] = [
         ("MED01_20261122_01_001.cdr", Vec::new(), "empty"),
         ("MED01_20261122_02_001.cdr", b"id,type,number\n1,VOICE_MO,393401234567\n".to_vec(), "wrong layout"),
         ("MED01_20261122_03_001.cdr.gz", truncated_gzip(), "gzip"),
+        // No line end at all: not read into memory whole.
+        ("MED01_20261122_04_001.cdr", LONG_ROW.as_bytes().to_vec(), "header is longer"),
     ];
     for (name, bytes, why) in cases {
         let path = f.test.dir().join(name);
@@ -292,8 +300,12 @@ async fn a_file_unreadable_as_a_whole_is_rejected_with_a_reason_and_an_alert() {
         assert!(o.reason.as_deref().unwrap().contains(why), "{name}: {:?}", o.reason);
     }
     assert_eq!(sql(&ingestor, "SELECT COUNT(*) AS n FROM usage").await, "n\n0\n");
-    assert_eq!(ingestor.alerts().open(10).await.unwrap().len(), 3);
+    assert_eq!(ingestor.alerts().open(10).await.unwrap().len(), 4);
 }
+
+/// A row of 2 MiB: twice what a row may take.
+static LONG_ROW: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("R12;VOICE_MO;{}", "x".repeat(2 << 20)));
 
 fn truncated_gzip() -> Vec<u8> {
     use std::io::Write;
