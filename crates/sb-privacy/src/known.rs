@@ -37,6 +37,7 @@ use sb_store::{Db, StoreError};
 
 use crate::keys::Keyring;
 use crate::token_id::{PackedToken, TokenIds};
+use crate::vault::FpSet;
 use crate::{PiiKind, PrivacyError};
 
 /// Rows held per kind at most (30 to 60 bytes each, as the table's free slots go).
@@ -229,9 +230,9 @@ impl Directory {
         db: &Db,
         keys: &Keyring,
         kind: PiiKind,
-        fps: &[crate::vault::FpSet],
+        fps: &[FpSet],
     ) -> Result<Vec<Known>, PrivacyError> {
-        let ask = |set: &crate::vault::FpSet| if set.is_empty() { Known::Absent } else { Known::Ask };
+        let ask = |set: &FpSet| if set.is_empty() { Known::Absent } else { Known::Ask };
         if !exact_versions(keys) {
             return Ok(fps.iter().map(ask).collect());
         }

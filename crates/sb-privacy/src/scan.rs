@@ -83,12 +83,7 @@ impl Scanner {
         self.detect_with(text, 0)
     }
 
-    /// [`Scanner::detect`] for text read out of binary data (SQLite files), where an email
-    /// must be at least [`Self::MIN_BINARY_EMAIL`] characters long.
-    fn detect_in_binary(&self, text: &str) -> Vec<&'static str> {
-        self.detect_with(text, Self::MIN_BINARY_EMAIL)
-    }
-
+    /// [`Scanner::detect`], counting emails from `min_email` characters.
     fn detect_with(&self, text: &str, min_email: usize) -> Vec<&'static str> {
         let mut found = Vec::new();
         if self.msisdn.is_match(text) {
@@ -178,7 +173,7 @@ impl Scanner {
             // Binary files (SQLite) are read as text too: cleartext inside them still shows.
             let text = String::from_utf8_lossy(&line);
             let binary = matches!(text, std::borrow::Cow::Owned(_)) || line.contains(&0);
-            let kinds = if binary { self.detect_in_binary(&text) } else { self.detect(&text) };
+            let kinds = self.detect_with(&text, if binary { Self::MIN_BINARY_EMAIL } else { 0 });
             if !kinds.is_empty() {
                 self.push(report, path, format!("line {n}"), kinds);
             }
