@@ -230,31 +230,14 @@ const BATCH_TEXT: usize = 64 << 20;
 /// a longer line is read and dropped. Gives the bytes read (0 at the end of the input) and
 /// whether the line was cut.
 pub(crate) fn read_line(r: &mut dyn BufRead, buf: &mut Vec<u8>, max: usize) -> std::io::Result<(usize, bool)> {
-    let (mut read, mut kept, mut cut) = (0, 0, false);
-    loop {
-        let available = match r.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if available.is_empty() {
-            return Ok((read, cut));
-        }
-        let (line, ends) = match memchr::memchr(b'\n', available) {
-            Some(i) => (&available[..=i], true),
-            None => (available, false),
-        };
-        let keep = line.len().min(max - kept);
-        buf.extend_from_slice(&line[..keep]);
-        kept += keep;
-        cut |= keep < line.len();
-        let n = line.len();
-        r.consume(n);
-        read += n;
-        if ends {
-            return Ok((read, cut));
-        }
+    let start = buf.len();
+    // One byte more than a line may keep: its `\n`, or the sign that it goes on.
+    let n = std::io::Read::take(&mut *r, max as u64 + 1).read_until(b'\n', buf)?;
+    if n <= max || buf.last() == Some(&b'\n') {
+        return Ok((n, false));
     }
+    buf.truncate(start + max);
+    Ok((n + r.skip_until(b'\n')?, true))
 }
 
 /// A read error: a corrupt compressed stream rejects the file; anything else is retried later.
