@@ -18,8 +18,9 @@ pub struct IngestConfig {
     /// removes its source's `_dedup` parts of earlier days. 0 compares within the same day only.
     pub dedup_window_days: u32,
     /// Record ids of the window held in memory at most (about 12 bytes each); the hours used
-    /// least recently beyond it are read again from the lake when needed. The hour being
-    /// loaded is always held whole.
+    /// least recently beyond it are read again from the lake when needed. An hour of more
+    /// than half as many ids is not held as a set: its ids go, sorted, to unnamed temporary
+    /// files under `DATA/ingest/tmp`, and memory keeps about 2 bytes an id to find them.
     pub dedup_memory_ids: usize,
     /// Rows per batch through validation, protection and Parquet (bounds memory).
     pub batch_rows: usize,

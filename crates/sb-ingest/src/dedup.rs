@@ -6,7 +6,10 @@
 //! time, so its duplicate lives in the same hour. Memory holds the ids of the hours the
 //! current files touch, in a compact set (about 12 bytes an id), and at most
 //! `ingest.dedup_memory_ids` of them: the hours least recently used are dropped and read
-//! again from the lake when a later file needs them.
+//! again from the lake when a later file needs them. An hour with more than half that many
+//! ids (a large operator's hour: 30 million records and more) is not held as a set: its ids
+//! are sorted into runs on disk, as a file's own ids are beyond their budget (see
+//! [`Pending`]), and memory keeps their filters, about 2 bytes an id.
 //!
 //! Parts written before ids were kept per hour sit under `hour=00` without an `event_hour`
 //! column and hold a whole day: they count for every hour of their day.
@@ -14,7 +17,7 @@
 use std::collections::HashSet;
 use std::hash::Hasher;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{Date32Array, Int32Array, UInt64Array};
@@ -307,41 +310,14 @@ impl Pending {
         Ok(())
     }
 
-    /// Merges the runs into one (their ids are distinct: each id went to one run only), so a
-    /// file of any size keeps few open files and few filters to probe.
+    /// Merges the runs into one, so a file of any size keeps few open files and few filters
+    /// to probe.
     fn compact(&mut self) -> Result<(), IngestError> {
-        use std::io::{BufReader, Read, Seek, SeekFrom};
-        let failed = |e: std::io::Error| {
-            IngestError::Io(format!("cannot merge record ids written to {}: {e}", self.spill_dir.display()))
-        };
         let runs = std::mem::take(&mut self.runs);
-        let total: usize = runs.iter().map(|r| r.len).sum();
-        let mut heads = Vec::with_capacity(runs.len());
-        for run in &runs {
-            let mut f = &run.file;
-            f.seek(SeekFrom::Start(0)).map_err(failed)?;
-            heads.push((BufReader::with_capacity(1 << 16, f), run.len, None::<u128>));
-        }
-        let next = |(reader, left, head): &mut (BufReader<&std::fs::File>, usize, Option<u128>)| {
-            *head = None;
-            if *left > 0 {
-                let mut b = [0u8; 16];
-                reader.read_exact(&mut b)?;
-                *left -= 1;
-                *head = Some(u128::from_be_bytes(b));
-            }
-            Ok::<(), std::io::Error>(())
-        };
-        for h in &mut heads {
-            next(h).map_err(failed)?;
-        }
-        let mut run = RunWriter::new(&self.spill_dir, total).map_err(failed)?;
-        while let Some(i) = (0..heads.len()).filter(|&i| heads[i].2.is_some()).min_by_key(|&i| heads[i].2) {
-            run.push(heads[i].2.expect("a head")).map_err(failed)?;
-            next(&mut heads[i]).map_err(failed)?;
-        }
-        drop(heads);
-        self.runs.push(run.finish().map_err(failed)?);
+        let run = merge(&runs, &self.spill_dir).map_err(|e| {
+            IngestError::Io(format!("cannot merge record ids written to {}: {e}", self.spill_dir.display()))
+        })?;
+        self.runs.push(run);
         Ok(())
     }
 
@@ -349,6 +325,39 @@ impl Pending {
     fn into_parts(self) -> (FastMap<Hour, IdSet>, HashSet<Hour>) {
         (self.hours, self.spilled)
     }
+}
+
+/// The keys of `runs` in one run (a key in several runs is kept each time: a file's runs hold
+/// distinct ids, and so do the lake's parts of an hour).
+fn merge(runs: &[Run], dir: &Path) -> std::io::Result<Run> {
+    use std::io::{BufReader, Read, Seek, SeekFrom};
+    let total: usize = runs.iter().map(|r| r.len).sum();
+    let mut heads = Vec::with_capacity(runs.len());
+    for run in runs {
+        let mut f = &run.file;
+        f.seek(SeekFrom::Start(0))?;
+        heads.push((BufReader::with_capacity(1 << 16, f), run.len, None::<u128>));
+    }
+    let next = |(reader, left, head): &mut (BufReader<&std::fs::File>, usize, Option<u128>)| {
+        *head = None;
+        if *left > 0 {
+            let mut b = [0u8; 16];
+            reader.read_exact(&mut b)?;
+            *left -= 1;
+            *head = Some(u128::from_be_bytes(b));
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    for h in &mut heads {
+        next(h)?;
+    }
+    let mut run = RunWriter::new(dir, total)?;
+    while let Some(i) = (0..heads.len()).filter(|&i| heads[i].2.is_some()).min_by_key(|&i| heads[i].2) {
+        run.push(heads[i].2.expect("a head"))?;
+        next(&mut heads[i])?;
+    }
+    drop(heads);
+    run.finish()
 }
 
 /// Keys of a run kept in memory: one in this many.
@@ -493,34 +502,82 @@ pub fn expired<'s>(snapshot: &'s Snapshot, source: &str, first_day: NaiveDate) -
         .collect()
 }
 
+/// The ids of one hour of the window: a set in memory, or sorted runs on disk for an hour
+/// too large to hold.
+enum HourIds {
+    /// About 12 bytes an id.
+    Memory(IdSet),
+    /// The hour's ids as run keys; memory holds each run's filter and fences.
+    Disk {
+        /// The hour (part of each key).
+        hour: Hour,
+        /// The runs, at most [`MAX_RUNS`].
+        runs: Vec<Run>,
+    },
+}
+
+impl HourIds {
+    /// Whether the hour holds `id`.
+    fn contains(&self, id: u128) -> Result<bool, IngestError> {
+        match self {
+            Self::Memory(set) => Ok(set.contains(id)),
+            Self::Disk { hour, runs } => {
+                let key = run_key(*hour, id);
+                for run in runs {
+                    if run.contains(key)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// What it costs in memory, counted in ids of a set: an id in a run costs about a sixth
+    /// (2 bytes of filter and a share of the fences, against about 12 bytes).
+    fn cost(&self) -> usize {
+        match self {
+            Self::Memory(set) => set.len(),
+            Self::Disk { runs, .. } => runs.iter().map(|r| r.len.div_ceil(6)).sum(),
+        }
+    }
+}
+
 /// The ids of the window, loaded per source and hour on demand, at most `max_ids` of them held.
 pub struct Window {
-    /// By source, then hour: the set and when it was last used.
-    hours: FastMap<String, FastMap<Hour, (IdSet, u64)>>,
+    /// By source, then hour: the ids and when they were last used.
+    hours: FastMap<String, FastMap<Hour, (HourIds, u64)>>,
     held: usize,
     clock: u64,
     max_ids: usize,
+    /// Where the runs of hours too large to hold are written (unnamed temporary files).
+    spill_dir: PathBuf,
 }
 
 impl Default for Window {
     fn default() -> Self {
-        Self::new(DEFAULT_MAX_IDS)
+        Self::new(DEFAULT_MAX_IDS, std::env::temp_dir())
     }
 }
 
 /// Ids held in memory by default (about 260 MB).
 pub const DEFAULT_MAX_IDS: usize = 20_000_000;
 
+/// Keys sorted in memory at a time when an hour goes to runs (64 MiB of them).
+const DISK_RUN_KEYS: usize = 1 << 22;
+
 impl Window {
-    /// A window holding at most about `max_ids` ids in memory (the hour in use is always held).
-    pub fn new(max_ids: usize) -> Self {
-        Self { hours: FastMap::default(), held: 0, clock: 0, max_ids }
+    /// A window holding at most about `max_ids` ids in memory (the hour in use is always
+    /// held); an hour of more than half as many goes to runs in `spill_dir`.
+    pub fn new(max_ids: usize, spill_dir: PathBuf) -> Self {
+        Self { hours: FastMap::default(), held: 0, clock: 0, max_ids, spill_dir }
     }
 
     /// Takes the window's ids out, leaving an empty window of the same budget (which reads
     /// the lake again if the taken one is not put back).
     pub fn take(&mut self) -> Self {
-        std::mem::replace(self, Self::new(self.max_ids))
+        let empty = Self::new(self.max_ids, self.spill_dir.clone());
+        std::mem::replace(self, empty)
     }
 
     /// Whether `id` of a record of `hour` was committed before. Loads the hour when first
@@ -535,30 +592,35 @@ impl Window {
         id: u128,
     ) -> Result<bool, IngestError> {
         self.clock += 1;
-        if let Some((set, used)) = self.hours.get_mut(source).and_then(|h| h.get_mut(&hour)) {
+        if let Some((ids, used)) = self.hours.get_mut(source).and_then(|h| h.get_mut(&hour)) {
             *used = self.clock;
-            return Ok(set.contains(id));
+            return ids.contains(id);
         }
-        let set = load_hour(lake, snapshot, source, skip_key, hour)?;
-        let found = set.contains(id);
-        self.held += set.len();
-        self.hours.entry(source.to_owned()).or_default().insert(hour, (set, self.clock));
+        let disk = Some((self.spill_dir.as_path(), self.max_ids / 2));
+        let ids = load_hour(lake, snapshot, source, skip_key, hour, disk)?;
+        let found = ids.contains(id)?;
+        self.held += ids.cost();
+        self.hours.entry(source.to_owned()).or_default().insert(hour, (ids, self.clock));
         self.evict(Some((source, hour)));
         Ok(found)
     }
 
     /// Adds a committed file's ids to the hours held (the others read them from the lake).
-    /// Hours whose ids went partly to disk are dropped instead, and read again when needed.
+    /// Hours whose ids went partly to disk, in the file or in the window, are dropped
+    /// instead, and read again when needed.
     pub fn absorb(&mut self, source: &str, pending: Pending) {
         let (hours, spilled) = pending.into_parts();
         let Some(held) = self.hours.get_mut(source) else { return };
-        for hour in &spilled {
-            if let Some((set, _)) = held.remove(hour) {
-                self.held -= set.len();
+        for hour in spilled.iter().chain(hours.keys()) {
+            let on_disk = matches!(held.get(hour), Some((HourIds::Disk { .. }, _)));
+            if (on_disk || spilled.contains(hour))
+                && let Some((ids, _)) = held.remove(hour)
+            {
+                self.held -= ids.cost();
             }
         }
         for (hour, ids) in hours {
-            if let Some((set, _)) = held.get_mut(&hour) {
+            if let Some((HourIds::Memory(set), _)) = held.get_mut(&hour) {
                 let before = set.len();
                 set.absorb(ids);
                 self.held += set.len() - before;
@@ -571,16 +633,16 @@ impl Window {
     pub fn forget_before(&mut self, source: &str, first_day: NaiveDate) {
         let held = &mut self.held;
         let Some(hours) = self.hours.get_mut(source) else { return };
-        hours.retain(|(day, _), (set, _)| {
+        hours.retain(|(day, _), (ids, _)| {
             let keep = *day >= first_day;
             if !keep {
-                *held -= set.len();
+                *held -= ids.cost();
             }
             keep
         });
     }
 
-    /// Ids held in memory now.
+    /// Ids held in memory now (an hour on disk counts for a sixth of its ids).
     #[cfg(test)]
     pub fn held(&self) -> usize {
         self.held
@@ -597,21 +659,24 @@ impl Window {
                 .min_by_key(|(_, _, used)| *used)
                 .map(|(source, hour, _)| (source.clone(), hour));
             let Some((source, hour)) = oldest else { break };
-            if let Some((set, _)) = self.hours.get_mut(&source).and_then(|h| h.remove(&hour)) {
-                self.held -= set.len();
+            if let Some((ids, _)) = self.hours.get_mut(&source).and_then(|h| h.remove(&hour)) {
+                self.held -= ids.cost();
             }
         }
     }
 }
 
+/// The ids of `source`'s records of `hour` in the lake: a set in memory, or, when `disk` is
+/// `(dir, above)` and the hour has more than `above` ids, runs in `dir`.
 fn load_hour(
     lake: &Lake,
     snapshot: &Snapshot,
     source: &str,
     skip_key: Option<&str>,
     (day, hour): Hour,
-) -> Result<IdSet, IngestError> {
-    let Some(files) = snapshot.files.get(DATASET) else { return Ok(IdSet::default()) };
+    disk: Option<(&Path, usize)>,
+) -> Result<HourIds, IngestError> {
+    let Some(files) = snapshot.files.get(DATASET) else { return Ok(HourIds::Memory(IdSet::default())) };
     let date_dir = format!("{DATASET}/date={}/", day.format("%Y-%m-%d"));
     let own = format!("{date_dir}hour={hour:02}/");
     let legacy = format!("{date_dir}hour=00/");
@@ -620,35 +685,92 @@ fn load_hour(
         .map(|files| files.iter().map(|f| f.path.as_str()).collect())
         .unwrap_or_default();
     let prefix = format!("{source}-");
-    let parts: Vec<(&sb_lake::FileEntry, bool)> = files
-        .iter()
-        .filter(|f| !skip.contains(f.path.as_str()))
-        .filter_map(|f| {
-            // Another hour's folder is read only for the day-wide parts of before, under hour 0.
-            let day_wide_only = if f.path.starts_with(&own) {
-                false
-            } else if hour != 0 && f.path.starts_with(&legacy) {
-                true
-            } else {
-                return None;
-            };
-            // Parts are named after their commit, which starts with the source (both folder
-            // prefixes have the same length).
-            f.path[own.len()..].starts_with(&prefix).then_some((f, day_wide_only))
-        })
-        .collect();
+    let mut parts: Vec<&sb_lake::FileEntry> = Vec::new();
+    for f in files.iter().filter(|f| !skip.contains(f.path.as_str())) {
+        // Another hour's folder is read only for the day-wide parts of before, under hour 0.
+        let day_wide_only = if f.path.starts_with(&own) {
+            false
+        } else if hour != 0 && f.path.starts_with(&legacy) {
+            true
+        } else {
+            continue;
+        };
+        // Parts are named after their commit, which starts with the source (both folder
+        // prefixes have the same length).
+        if !f.path[own.len()..].starts_with(&prefix) {
+            continue;
+        }
+        // An hour-0 part of the new kind holds hour 0 only (known from its footer, so that
+        // its rows do not count for the other hours' sizes either).
+        if day_wide_only && per_hour(lake, f)? {
+            continue;
+        }
+        parts.push(f);
+    }
     // The manifest counts each part's rows: the set is made its size at once.
-    let mut set = IdSet::with_capacity(parts.iter().map(|(f, _)| f.rows as usize).sum());
-    for (f, day_wide_only) in parts {
-        let path = lake.root().join(&f.path);
+    let rows: usize = parts.iter().map(|f| f.rows as usize).sum();
+    match disk {
+        Some((dir, above)) if rows > above => {
+            let failed =
+                |e: std::io::Error| IngestError::Io(format!("cannot write record ids to {}: {e}", dir.display()));
+            std::fs::create_dir_all(dir).map_err(failed)?;
+            let mut runs = Vec::new();
+            let mut keys: Vec<u128> = Vec::with_capacity(rows.min(DISK_RUN_KEYS));
+            let sorted_run = |keys: &mut Vec<u128>| -> std::io::Result<Run> {
+                keys.sort_unstable();
+                let mut run = RunWriter::new(dir, keys.len())?;
+                for k in keys.drain(..) {
+                    run.push(k)?;
+                }
+                run.finish()
+            };
+            read_ids(lake, &parts, |id| {
+                keys.push(run_key((day, hour), id));
+                if keys.len() == DISK_RUN_KEYS {
+                    runs.push(sorted_run(&mut keys).map_err(failed)?);
+                }
+                Ok(())
+            })?;
+            if !keys.is_empty() {
+                runs.push(sorted_run(&mut keys).map_err(failed)?);
+            }
+            drop(keys);
+            if runs.len() > MAX_RUNS {
+                runs = vec![merge(&runs, dir).map_err(failed)?];
+            }
+            Ok(HourIds::Disk { hour: (day, hour), runs })
+        }
+        _ => {
+            let mut set = IdSet::with_capacity(rows);
+            read_ids(lake, &parts, |id| {
+                set.insert(id);
+                Ok(())
+            })?;
+            Ok(HourIds::Memory(set))
+        }
+    }
+}
+
+/// Whether a `_dedup` part keeps ids per hour (an `event_hour` column), from its footer.
+fn per_hour(lake: &Lake, entry: &sb_lake::FileEntry) -> Result<bool, IngestError> {
+    let path = lake.root().join(&entry.path);
+    let read_err = |e: &dyn std::fmt::Display| IngestError::Io(format!("cannot read {}: {e}", path.display()));
+    let file = std::fs::File::open(&path).map_err(|e| read_err(&e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_err(&e))?;
+    Ok(builder.schema().column_with_name("event_hour").is_some())
+}
+
+/// Calls `f` with each id of `parts`.
+fn read_ids(
+    lake: &Lake,
+    parts: &[&sb_lake::FileEntry],
+    mut f: impl FnMut(u128) -> Result<(), IngestError>,
+) -> Result<(), IngestError> {
+    for entry in parts {
+        let path = lake.root().join(&entry.path);
         let read_err = |e: &dyn std::fmt::Display| IngestError::Io(format!("cannot read {}: {e}", path.display()));
         let file = std::fs::File::open(&path).map_err(|e| read_err(&e))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_err(&e))?;
-        let per_hour = builder.schema().column_with_name("event_hour").is_some();
-        if day_wide_only && per_hour {
-            // An hour-0 part of the new kind: it holds hour 0 only.
-            continue;
-        }
         for batch in builder.build().map_err(|e| read_err(&e))? {
             let batch = batch.map_err(|e| read_err(&e))?;
             let hi = batch.column(0).as_any().downcast_ref::<UInt64Array>();
@@ -657,11 +779,11 @@ fn load_hour(
                 return Err(IngestError::Io(format!("{} is not a dedup part", path.display())));
             };
             for (h, l) in hi.values().iter().zip(lo.values()) {
-                set.insert((u128::from(*h) << 64) | u128::from(*l));
+                f((u128::from(*h) << 64) | u128::from(*l))?;
             }
         }
     }
-    Ok(set)
+    Ok(())
 }
 
 /// The `_dedup` rows of one event hour.
@@ -746,7 +868,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let lake = Lake::open(dir.path()).expect("lake");
         let snapshot = lake.snapshot().expect("snapshot");
-        let mut w = Window::new(3);
+        let mut w = Window::new(3, std::env::temp_dir());
         for h in 0..3u32 {
             assert!(!w.contains(&lake, &snapshot, "S", None, (day(), h), 1).expect("contains"));
             let mut p = Pending::default();
@@ -788,7 +910,7 @@ mod tests {
         let lake_dir = tempfile::tempdir().expect("tempdir");
         let lake = Lake::open(lake_dir.path()).expect("lake");
         let snapshot = lake.snapshot().expect("snapshot");
-        let mut w = Window::new(100_000);
+        let mut w = Window::new(100_000, std::env::temp_dir());
         for h in [hours[0], (day(), 5)] {
             assert!(!w.contains(&lake, &snapshot, "S", None, h, 7).expect("contains"));
         }
@@ -802,7 +924,7 @@ mod tests {
         let lake = Lake::open(dir.path()).expect("lake");
         commit(&lake, "B-1", (day(), 7), &batch((day(), 7), &[id_hash("B", "x")]).expect("batch"));
         let snapshot = lake.snapshot().expect("snapshot");
-        let mut w = Window::new(100);
+        let mut w = Window::new(100, std::env::temp_dir());
         // Source A loads hour 7 first (it has nothing there); B must still find its own id.
         assert!(!w.contains(&lake, &snapshot, "A", None, (day(), 7), id_hash("B", "x")).expect("contains"));
         assert!(w.contains(&lake, &snapshot, "B", None, (day(), 7), id_hash("B", "x")).expect("contains"));
@@ -846,15 +968,57 @@ mod tests {
         commit(&lake, "T-h5", (day(), 5), &batch((day(), 5), &[id_hash("S", "d")]).expect("batch"));
         let snapshot = lake.snapshot().expect("snapshot");
 
-        let h5 = load_hour(&lake, &snapshot, "S", None, (day(), 5)).expect("hour 5");
-        assert!(h5.contains(a), "a day-wide part counts for every hour of its day");
-        assert!(h5.contains(c));
-        assert!(!h5.contains(b), "an hour-0 part of the new kind holds hour 0 only");
-        assert!(!h5.contains(id_hash("S", "d")), "another source's parts are not read");
-        let h0 = load_hour(&lake, &snapshot, "S", None, (day(), 0)).expect("hour 0");
-        assert!(h0.contains(a) && h0.contains(b) && !h0.contains(c));
-        let skipped = load_hour(&lake, &snapshot, "S", Some("S-h5"), (day(), 5)).expect("hour 5");
-        assert!(!skipped.contains(c), "the file being replayed is left out");
+        // The same answers from a set in memory and from runs on disk.
+        let spill = tempfile::tempdir().expect("tempdir");
+        for disk in [None, Some((spill.path(), 0))] {
+            let load = |skip, hour| load_hour(&lake, &snapshot, "S", skip, hour, disk).expect("hour");
+            let has = |ids: &HourIds, id| ids.contains(id).expect("contains");
+            let h5 = load(None, (day(), 5));
+            assert_eq!(matches!(h5, HourIds::Disk { .. }), disk.is_some());
+            assert!(has(&h5, a), "a day-wide part counts for every hour of its day");
+            assert!(has(&h5, c));
+            assert!(!has(&h5, b), "an hour-0 part of the new kind holds hour 0 only");
+            assert!(!has(&h5, id_hash("S", "d")), "another source's parts are not read");
+            let h0 = load(None, (day(), 0));
+            assert!(has(&h0, a) && has(&h0, b) && !has(&h0, c));
+            let skipped = load(Some("S-h5"), (day(), 5));
+            assert!(!has(&skipped, c), "the file being replayed is left out");
+        }
+        assert_eq!(std::fs::read_dir(spill.path()).expect("dir").count(), 0, "runs are unnamed files");
+    }
+
+    #[test]
+    fn an_hour_too_large_to_hold_goes_to_runs_and_stays_beside_the_hour_in_use() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::open(dir.path()).expect("lake");
+        let ids = |from: u32, to: u32| (from..to).map(|i| id_hash("S", &i.to_string())).collect::<Vec<_>>();
+        // A large hour 0 (more than half the budget) and the small hour 1 of the next file.
+        commit(&lake, "S-h0", (day(), 0), &batch((day(), 0), &ids(0, 3_000)).expect("batch"));
+        commit(&lake, "S-h1", (day(), 1), &batch((day(), 1), &ids(3_000, 3_100)).expect("batch"));
+        let snapshot = lake.snapshot().expect("snapshot");
+        let spill = tempfile::tempdir().expect("tempdir");
+        let mut w = Window::new(1_000, spill.path().to_path_buf());
+        // The next file's rows: its own hour, with now and then a late record of hour 0.
+        for i in 0..4_000u32 {
+            let (hour, id, seen) = if i % 10 == 0 {
+                ((day(), 0), id_hash("S", &(i % 3_500).to_string()), i % 3_500 < 3_000)
+            } else {
+                ((day(), 1), id_hash("S", &(3_000 + i % 200).to_string()), i % 200 < 100)
+            };
+            assert_eq!(w.contains(&lake, &snapshot, "S", None, hour, id).expect("contains"), seen, "row {i}");
+        }
+        // Both hours are still held: the large one on disk at a sixth of its ids.
+        assert_eq!(w.hours["S"].len(), 2, "no hour was dropped (and read again)");
+        assert!(matches!(w.hours["S"][&(day(), 0)].0, HourIds::Disk { .. }));
+        // Hour 0's parts do not count for hour 1's size (they hold hour 0 only).
+        assert!(matches!(w.hours["S"][&(day(), 1)].0, HourIds::Memory(_)));
+        assert_eq!(w.held(), 3_000usize.div_ceil(6) + 100);
+        // A commit touching the hour on disk drops it: the lake has its new ids.
+        let mut p = Pending::default();
+        p.insert((day(), 0), id_hash("S", "new")).expect("insert");
+        p.insert((day(), 1), id_hash("S", "new")).expect("insert");
+        w.absorb("S", p);
+        assert_eq!(w.held(), 101, "hour 0 dropped, hour 1 took the new id");
     }
 
     #[test]
@@ -869,7 +1033,7 @@ mod tests {
         assert_eq!(expired(&snapshot, "S", next), vec!["_dedup/date=2026-11-22/hour=23/S-1-1.parquet"]);
         assert!(expired(&snapshot, "S", day()).is_empty(), "the first day of the window stays");
 
-        let mut w = Window::new(100);
+        let mut w = Window::new(100, std::env::temp_dir());
         for (h, id) in [((day(), 23), 1), ((next, 0), 2)] {
             assert!(w.contains(&lake, &snapshot, "S", None, h, id).expect("contains"));
         }

@@ -160,7 +160,7 @@ impl Ingestor {
             vault,
             lake,
             data_dir: data_dir.to_owned(),
-            running: Mutex::new(Window::new(config.dedup_memory_ids)),
+            running: Mutex::new(Window::new(config.dedup_memory_ids, spill_dir(data_dir))),
             config,
             layouts,
             recipients,
@@ -553,7 +553,7 @@ impl Ingestor {
         let commit_id =
             if replay && previous.is_some() { format!("{key}-r{}", entry.replays + 1) } else { key.clone() };
         let snapshot = Arc::new(self.lake.snapshot()?);
-        let mut fresh_window = Window::default();
+        let mut fresh_window = Window::new(self.config.dedup_memory_ids, spill_dir(&self.data_dir));
         let window: &mut Window = if replay { &mut fresh_window } else { &mut window_guard };
         let input = LoadInput {
             path,
@@ -567,7 +567,7 @@ impl Ingestor {
             batch_rows: self.config.batch_rows.max(1),
             pending_memory_ids: self.config.pending_memory_ids,
             aggregate_memory_lines: self.config.aggregate_memory_lines,
-            spill_dir: &self.data_dir.join("ingest").join("tmp"),
+            spill_dir: &spill_dir(&self.data_dir),
             quarantine: Quarantine::new(
                 pipeline::quarantine_path(&self.data_dir, &entry.source, &commit_id),
                 self.recipients.clone(),
@@ -729,4 +729,10 @@ fn outcome_of(e: &JournalEntry, seconds: f64) -> FileOutcome {
         reason: e.reason.clone(),
         seconds,
     }
+}
+
+/// Where a load writes what goes beyond its memory budgets, and the window its largest hours
+/// (unnamed temporary files, gone when closed).
+fn spill_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("ingest").join("tmp")
 }
