@@ -554,12 +554,6 @@ pub struct Window {
     spill_dir: PathBuf,
 }
 
-impl Default for Window {
-    fn default() -> Self {
-        Self::new(DEFAULT_MAX_IDS, std::env::temp_dir())
-    }
-}
-
 /// Ids held in memory by default (about 260 MB).
 pub const DEFAULT_MAX_IDS: usize = 20_000_000;
 
