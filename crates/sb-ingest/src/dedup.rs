@@ -251,13 +251,8 @@ impl Pending {
 
     /// Adds `id` of a record of `hour`; false when the file had it already.
     pub fn insert(&mut self, hour: Hour, id: u128) -> Result<bool, IngestError> {
-        if !self.runs.is_empty() && self.spilled.contains(&hour) {
-            let key = run_key(hour, id);
-            for run in &self.runs {
-                if run.contains(key)? {
-                    return Ok(false);
-                }
-            }
+        if !self.runs.is_empty() && self.spilled.contains(&hour) && in_runs(&self.runs, run_key(hour, id))? {
+            return Ok(false);
         }
         if !self.hours.entry(hour).or_default().insert(id) {
             return Ok(false);
@@ -358,6 +353,16 @@ fn merge(runs: &[Run], dir: &Path) -> std::io::Result<Run> {
     }
     drop(heads);
     run.finish()
+}
+
+/// Whether any of `runs` holds `key`.
+fn in_runs(runs: &[Run], key: u128) -> Result<bool, IngestError> {
+    for run in runs {
+        if run.contains(key)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Keys of a run kept in memory: one in this many.
@@ -521,15 +526,7 @@ impl HourIds {
     fn contains(&self, id: u128) -> Result<bool, IngestError> {
         match self {
             Self::Memory(set) => Ok(set.contains(id)),
-            Self::Disk { hour, runs } => {
-                let key = run_key(*hour, id);
-                for run in runs {
-                    if run.contains(key)? {
-                        return Ok(true);
-                    }
-                }
-                Ok(false)
-            }
+            Self::Disk { hour, runs } => in_runs(runs, run_key(*hour, id)),
         }
     }
 
@@ -604,20 +601,21 @@ impl Window {
     /// instead, and read again when needed.
     pub fn absorb(&mut self, source: &str, pending: Pending) {
         let (hours, spilled) = pending.into_parts();
-        let Some(held) = self.hours.get_mut(source) else { return };
-        for hour in spilled.iter().chain(hours.keys()) {
-            let on_disk = matches!(held.get(hour), Some((HourIds::Disk { .. }, _)));
-            if (on_disk || spilled.contains(hour))
-                && let Some((ids, _)) = held.remove(hour)
-            {
-                self.held -= ids.cost();
+        let held = &mut self.held;
+        let Some(by_hour) = self.hours.get_mut(source) else { return };
+        by_hour.retain(|hour, (ids, _)| {
+            let on_disk = matches!(ids, HourIds::Disk { .. }) && hours.contains_key(hour);
+            let keep = !on_disk && !spilled.contains(hour);
+            if !keep {
+                *held -= ids.cost();
             }
-        }
+            keep
+        });
         for (hour, ids) in hours {
-            if let Some((HourIds::Memory(set), _)) = held.get_mut(&hour) {
+            if let Some((HourIds::Memory(set), _)) = by_hour.get_mut(&hour) {
                 let before = set.len();
                 set.absorb(ids);
-                self.held += set.len() - before;
+                *held += set.len() - before;
             }
         }
         self.evict(None);
@@ -745,13 +743,23 @@ fn load_hour(
     }
 }
 
+/// A failure to read a `_dedup` part, naming it.
+fn part_err(lake: &Lake, entry: &sb_lake::FileEntry, e: impl std::fmt::Display) -> IngestError {
+    IngestError::Io(format!("cannot read {}: {e}", lake.root().join(&entry.path).display()))
+}
+
+/// A `_dedup` part opened, its footer read.
+fn open_part(
+    lake: &Lake,
+    entry: &sb_lake::FileEntry,
+) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>, IngestError> {
+    let file = std::fs::File::open(lake.root().join(&entry.path)).map_err(|e| part_err(lake, entry, e))?;
+    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| part_err(lake, entry, e))
+}
+
 /// Whether a `_dedup` part keeps ids per hour (an `event_hour` column), from its footer.
 fn per_hour(lake: &Lake, entry: &sb_lake::FileEntry) -> Result<bool, IngestError> {
-    let path = lake.root().join(&entry.path);
-    let read_err = |e: &dyn std::fmt::Display| IngestError::Io(format!("cannot read {}: {e}", path.display()));
-    let file = std::fs::File::open(&path).map_err(|e| read_err(&e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_err(&e))?;
-    Ok(builder.schema().column_with_name("event_hour").is_some())
+    Ok(open_part(lake, entry)?.schema().column_with_name("event_hour").is_some())
 }
 
 /// Calls `f` with each id of `parts`.
@@ -761,16 +769,12 @@ fn read_ids(
     mut f: impl FnMut(u128) -> Result<(), IngestError>,
 ) -> Result<(), IngestError> {
     for entry in parts {
-        let path = lake.root().join(&entry.path);
-        let read_err = |e: &dyn std::fmt::Display| IngestError::Io(format!("cannot read {}: {e}", path.display()));
-        let file = std::fs::File::open(&path).map_err(|e| read_err(&e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_err(&e))?;
-        for batch in builder.build().map_err(|e| read_err(&e))? {
-            let batch = batch.map_err(|e| read_err(&e))?;
+        for batch in open_part(lake, entry)?.build().map_err(|e| part_err(lake, entry, e))? {
+            let batch = batch.map_err(|e| part_err(lake, entry, e))?;
             let hi = batch.column(0).as_any().downcast_ref::<UInt64Array>();
             let lo = batch.column(1).as_any().downcast_ref::<UInt64Array>();
             let (Some(hi), Some(lo)) = (hi, lo) else {
-                return Err(IngestError::Io(format!("{} is not a dedup part", path.display())));
+                return Err(part_err(lake, entry, "not a dedup part"));
             };
             for (h, l) in hi.values().iter().zip(lo.values()) {
                 f((u128::from(*h) << 64) | u128::from(*l))?;
