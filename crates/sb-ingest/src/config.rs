@@ -26,7 +26,8 @@ pub struct IngestConfig {
     pub batch_rows: usize,
     /// Record ids of the file being loaded held in memory at most (about 12 bytes each); beyond
     /// them the ids go, sorted, to unnamed temporary files under `DATA/ingest/tmp`, and memory
-    /// keeps about 2 bytes an id to find them.
+    /// keeps about 2 bytes an id to find them, at most about 26 bytes × this in all whatever the
+    /// file's size (fewer bits an id past 6 × this, paid for with disk reads).
     pub pending_memory_ids: usize,
     /// Per-line daily totals of the file being loaded held in memory at most (about 100–250
     /// bytes each); beyond them they go, sorted, to unnamed temporary files under

@@ -9,7 +9,7 @@
 //! again from the lake when a later file needs them. An hour with more than half that many
 //! ids (a large operator's hour: 30 million records and more) is not held as a set: its ids
 //! are sorted into runs on disk, as a file's own ids are beyond their budget (see
-//! [`Pending`]), and memory keeps their filters, about 2 bytes an id.
+//! [`Pending`]), and memory keeps their filters, about 2 bytes an id and at most 64 MiB.
 //!
 //! Parts written before ids were kept per hour sit under `hour=00` without an `event_hour`
 //! column and hold a whole day: they count for every hour of their day.
@@ -217,6 +217,13 @@ pub const DEFAULT_PENDING_IDS: usize = 4_000_000;
 /// filter (2 bytes an id) and every 256th id of each run, so a later id is checked against a
 /// run with one cache line, and read from disk (one 4 KiB block) only when the filter says it
 /// may be there — about once in a thousand.
+///
+/// Every [`MAX_RUNS`] runs are merged into one, whose filter gets at most as many bytes as
+/// the ids held in memory (12 bytes × `max_ids`): past 6 × `max_ids` ids it has fewer bits an
+/// id. So the filters of a file of any size stay under about 26 bytes × `max_ids` (the merged
+/// run's and up to 7 newer runs' at 2 bytes an id; a merge drops the old filters before it
+/// makes the new one), and a very large file pays with disk reads instead: at 8 bits an id,
+/// about one look in forty reads a block.
 pub struct Pending {
     hours: FastMap<Hour, IdSet>,
     held: usize,
@@ -281,7 +288,7 @@ impl Pending {
             IngestError::Io(format!("cannot write record ids to {}: {e}", self.spill_dir.display()))
         };
         std::fs::create_dir_all(&self.spill_dir).map_err(failed)?;
-        let mut run = RunWriter::new(&self.spill_dir, self.held).map_err(failed)?;
+        let mut run = RunWriter::new(&self.spill_dir, self.held, usize::MAX).map_err(failed)?;
         let mut hours: Vec<(Hour, IdSet)> = std::mem::take(&mut self.hours).into_iter().collect();
         hours.sort_unstable_by_key(|(h, _)| *h);
         let mut values: Vec<u64> = Vec::new();
@@ -309,11 +316,17 @@ impl Pending {
     /// to probe.
     fn compact(&mut self) -> Result<(), IngestError> {
         let runs = std::mem::take(&mut self.runs);
-        let run = merge(&runs, &self.spill_dir).map_err(|e| {
+        let run = merge(runs, &self.spill_dir, self.max_ids.saturating_mul(ID_BYTES)).map_err(|e| {
             IngestError::Io(format!("cannot merge record ids written to {}: {e}", self.spill_dir.display()))
         })?;
         self.runs.push(run);
         Ok(())
+    }
+
+    /// Bytes of the runs' filters.
+    #[cfg(test)]
+    fn filter_bytes(&self) -> usize {
+        self.runs.iter().map(|r| r.bloom.bytes()).sum()
     }
 
     /// The ids held in memory per hour, and the hours (some of) whose ids went to runs.
@@ -323,15 +336,17 @@ impl Pending {
 }
 
 /// The keys of `runs` in one run (a key in several runs is kept each time: a file's runs hold
-/// distinct ids, and so do the lake's parts of an hour).
-fn merge(runs: &[Run], dir: &Path) -> std::io::Result<Run> {
+/// distinct ids, and so do the lake's parts of an hour), its filter at most `filter_bytes`.
+fn merge(runs: Vec<Run>, dir: &Path, filter_bytes: usize) -> std::io::Result<Run> {
     use std::io::{BufReader, Read, Seek, SeekFrom};
     let total: usize = runs.iter().map(|r| r.len).sum();
+    // Only the files are read: their filters go before the new one is made.
+    let runs: Vec<(std::fs::File, usize)> = runs.into_iter().map(|r| (r.file, r.len)).collect();
     let mut heads = Vec::with_capacity(runs.len());
-    for run in runs {
-        let mut f = &run.file;
+    for (file, len) in &runs {
+        let mut f = file;
         f.seek(SeekFrom::Start(0))?;
-        heads.push((BufReader::with_capacity(1 << 16, f), run.len, None::<u128>));
+        heads.push((BufReader::with_capacity(1 << 16, f), *len, None::<u128>));
     }
     let next = |(reader, left, head): &mut (BufReader<&std::fs::File>, usize, Option<u128>)| {
         *head = None;
@@ -346,7 +361,7 @@ fn merge(runs: &[Run], dir: &Path) -> std::io::Result<Run> {
     for h in &mut heads {
         next(h)?;
     }
-    let mut run = RunWriter::new(dir, total)?;
+    let mut run = RunWriter::new(dir, total, filter_bytes)?;
     while let Some(i) = (0..heads.len()).filter(|&i| heads[i].2.is_some()).min_by_key(|&i| heads[i].2) {
         run.push(heads[i].2.expect("a head"))?;
         next(&mut heads[i])?;
@@ -369,6 +384,9 @@ fn in_runs(runs: &[Run], key: u128) -> Result<bool, IngestError> {
 const FENCE: usize = 256;
 /// Runs of ids merged into one when there are this many.
 const MAX_RUNS: usize = 8;
+/// What an id held in an [`IdSet`] costs, about: the budget of a file's merged run's filter
+/// is its `max_ids` ids' worth of memory.
+const ID_BYTES: usize = 12;
 
 /// A run's key: the hour (hours since 1970, plus 2^31) in the top 32 bits, then the 76 bits of
 /// the id an [`IdSet`] keeps (its top 12 and low 64), so that keys sort by hour, then id.
@@ -389,12 +407,13 @@ struct RunWriter {
 }
 
 impl RunWriter {
-    /// A run of about `keys` keys in an unnamed temporary file in `dir`.
-    fn new(dir: &std::path::Path, keys: usize) -> std::io::Result<Self> {
+    /// A run of about `keys` keys in an unnamed temporary file in `dir`, its filter at most
+    /// `filter_bytes` (and at most 16 bits a key).
+    fn new(dir: &std::path::Path, keys: usize, filter_bytes: usize) -> std::io::Result<Self> {
         let file = tempfile::tempfile_in(dir)?;
         Ok(Self {
             out: std::io::BufWriter::with_capacity(1 << 16, file),
-            bloom: Bloom::new(keys),
+            bloom: Bloom::new(keys, filter_bytes),
             fences: Vec::with_capacity(keys / FENCE + 1),
             len: 0,
         })
@@ -438,20 +457,25 @@ impl Run {
         };
         let first = block * FENCE;
         let n = FENCE.min(self.len - first);
-        let mut bytes = vec![0u8; n * 16];
+        let mut bytes = [0u8; FENCE * 16];
+        let bytes = &mut bytes[..n * 16];
         self.file
-            .read_exact_at(&mut bytes, (first * 16) as u64)
+            .read_exact_at(bytes, (first * 16) as u64)
             .map_err(|e| IngestError::Io(format!("cannot read back record ids written to disk: {e}")))?;
-        let keys: Vec<u128> =
-            bytes.chunks_exact(16).map(|c| u128::from_be_bytes(c.try_into().expect("16 bytes"))).collect();
-        Ok(keys.binary_search(&key).is_ok())
+        // Big-endian keys compare as their bytes do: searched where they were read.
+        let (keys, _) = bytes.as_chunks::<16>();
+        Ok(keys.binary_search(&key.to_be_bytes()).is_ok())
     }
 }
 
 /// A blocked Bloom filter over keys that are random already: 16 bits a key, 7 of them set in
-/// one 512-bit block (one cache line), about one false "maybe" in a thousand.
+/// one 512-bit block (one cache line), about one false "maybe" in a thousand. Held to fewer
+/// bits a key, it sets fewer of them (0.7 a bit of room, rounded: 6 at 8 bits, 3 at 4), the
+/// number that makes its false "maybe"s rarest.
 struct Bloom {
     blocks: Vec<Block>,
+    /// Bits set per key, 1 to 7.
+    k: usize,
 }
 
 /// 512 bits on a cache line of their own.
@@ -460,8 +484,17 @@ struct Bloom {
 struct Block([u64; 8]);
 
 impl Bloom {
-    fn new(keys: usize) -> Self {
-        Self { blocks: vec![Block([0; 8]); (keys * 16).div_ceil(512).max(1)] }
+    /// A filter for about `keys` keys, of at most `max_bytes` (one block at least).
+    fn new(keys: usize, max_bytes: usize) -> Self {
+        let blocks = (keys.saturating_mul(16).div_ceil(512)).min(max_bytes / 64).max(1);
+        // Bits a key times ln 2, rounded: what minimises false positives for that room.
+        let k = ((blocks * 512) as f64 / keys.max(1) as f64 * std::f64::consts::LN_2).round().clamp(1.0, 7.0);
+        Self { blocks: vec![Block([0; 8]); blocks], k: k as usize }
+    }
+
+    /// Its size in memory.
+    fn bytes(&self) -> usize {
+        self.blocks.len() * 64
     }
 
     /// The block and the 7 bits of `key`, from its hour mixed with its random bits.
@@ -477,14 +510,14 @@ impl Bloom {
 
     fn insert(&mut self, key: u128) {
         let (b, bits) = self.probe(key);
-        for bit in bits {
+        for &bit in &bits[..self.k] {
             self.blocks[b].0[usize::from(bit / 64)] |= 1 << (bit % 64);
         }
     }
 
     fn may_contain(&self, key: u128) -> bool {
         let (b, bits) = self.probe(key);
-        bits.iter().all(|bit| self.blocks[b].0[usize::from(bit / 64)] & (1 << (bit % 64)) != 0)
+        bits[..self.k].iter().all(|bit| self.blocks[b].0[usize::from(bit / 64)] & (1 << (bit % 64)) != 0)
     }
 }
 
@@ -530,12 +563,15 @@ impl HourIds {
         }
     }
 
-    /// What it costs in memory, counted in ids of a set: an id in a run costs about a sixth
-    /// (2 bytes of filter and a share of the fences, against about 12 bytes).
+    /// What it costs in memory, counted in ids of a set (about 12 bytes each): an id in a
+    /// run costs its share of the run's filter (2 bytes, or less in a large merged run) and
+    /// fences.
     fn cost(&self) -> usize {
         match self {
             Self::Memory(set) => set.len(),
-            Self::Disk { runs, .. } => runs.iter().map(|r| r.len.div_ceil(6)).sum(),
+            Self::Disk { runs, .. } => {
+                runs.iter().map(|r| (r.bloom.bytes() + r.fences.len() * 16).div_ceil(ID_BYTES)).sum()
+            }
         }
     }
 }
@@ -554,7 +590,9 @@ pub struct Window {
 /// Ids held in memory by default (about 260 MB).
 pub const DEFAULT_MAX_IDS: usize = 20_000_000;
 
-/// Keys sorted in memory at a time when an hour goes to runs (64 MiB of them).
+/// Keys sorted in memory at a time when an hour goes to runs (64 MiB of them). An hour of more
+/// than [`MAX_RUNS`] such runs has them merged into one, whose filter gets the room of those
+/// runs' filters (64 MiB) whatever the hour's size.
 const DISK_RUN_KEYS: usize = 1 << 22;
 
 impl Window {
@@ -634,7 +672,7 @@ impl Window {
         });
     }
 
-    /// Ids held in memory now (an hour on disk counts for a sixth of its ids).
+    /// Ids held in memory now (an hour on disk counts for what its filters and fences take).
     #[cfg(test)]
     pub fn held(&self) -> usize {
         self.held
@@ -710,7 +748,7 @@ fn load_hour(
             let mut keys: Vec<u128> = Vec::with_capacity(rows.min(DISK_RUN_KEYS));
             let sorted_run = |keys: &mut Vec<u128>| -> std::io::Result<Run> {
                 keys.sort_unstable();
-                let mut run = RunWriter::new(dir, keys.len())?;
+                let mut run = RunWriter::new(dir, keys.len(), usize::MAX)?;
                 for k in keys.drain(..) {
                     run.push(k)?;
                 }
@@ -728,7 +766,9 @@ fn load_hour(
             }
             drop(keys);
             if runs.len() > MAX_RUNS {
-                runs = vec![merge(&runs, dir).map_err(failed)?];
+                // Merged, the hour keeps no more filter than its runs had before: a larger
+                // hour gets fewer bits an id, not more memory.
+                runs = vec![merge(runs, dir, MAX_RUNS * DISK_RUN_KEYS * 2).map_err(failed)?];
             }
             Ok(HourIds::Disk { hour: (day, hour), runs })
         }
@@ -896,6 +936,9 @@ mod tests {
             p.spill_if_full().expect("spill");
         }
         assert!((1..MAX_RUNS).contains(&p.runs()), "{} runs: merged beyond {MAX_RUNS}", p.runs());
+        // 16,000 ids went through two merges; the merged run's filter kept to its budget of
+        // 12 bytes × 1,000, the newer runs' 2 bytes an id (blocks of 64 bytes rounded up).
+        assert!(p.filter_bytes() <= 26 * 1000 + MAX_RUNS * 64, "filters of {} bytes", p.filter_bytes());
         // The same id in another hour is another record, in memory and in runs alike.
         assert!(p.insert(hours[2], id_hash("S", "1")).expect("insert"));
         assert!(p.insert((day(), 5), id_hash("S", "1")).expect("insert"));
@@ -914,6 +957,24 @@ mod tests {
         }
         w.absorb("S", p);
         assert_eq!(w.held(), 1, "hour 3 is dropped, hour 5 (in memory only) absorbed");
+    }
+
+    #[test]
+    fn a_filter_held_to_fewer_bits_a_key_finds_every_key_and_few_others() {
+        let key = |i: u64| run_key((day(), 3), id_hash("S", &i.to_string()));
+        // (bits a key, the most false "maybe"s in 100,000 absent keys): the blocked filter is a
+        // little worse than the textbook one (0.05 %, 2.2 %, 15 %).
+        for (bits, most) in [(16, 300), (8, 4_000), (4, 20_000)] {
+            let n = 100_000;
+            let mut bloom = Bloom::new(n, n * bits / 8);
+            assert_eq!(bloom.bytes(), n * bits / 8 / 64 * 64);
+            for i in 0..n as u64 {
+                bloom.insert(key(i));
+            }
+            assert!((0..n as u64).all(|i| bloom.may_contain(key(i))), "{bits} bits: a key not found");
+            let false_maybes = (n as u64..2 * n as u64).filter(|i| bloom.may_contain(key(*i))).count();
+            assert!(false_maybes < most, "{bits} bits a key: {false_maybes} false maybes");
+        }
     }
 
     #[test]
@@ -1005,12 +1066,14 @@ mod tests {
             };
             assert_eq!(w.contains(&lake, &snapshot, "S", None, hour, id).expect("contains"), seen, "row {i}");
         }
-        // Both hours are still held: the large one on disk at a sixth of its ids.
+        // Both hours are still held: the large one on disk at the cost of its filter and fences.
         assert_eq!(w.hours["S"].len(), 2, "no hour was dropped (and read again)");
         assert!(matches!(w.hours["S"][&(day(), 0)].0, HourIds::Disk { .. }));
         // Hour 0's parts do not count for hour 1's size (they hold hour 0 only).
         assert!(matches!(w.hours["S"][&(day(), 1)].0, HourIds::Memory(_)));
-        assert_eq!(w.held(), 3_000usize.div_ceil(6) + 100);
+        // 3,000 ids: 94 blocks of 64 bytes of filter (16 bits an id) and 12 fences of 16 bytes,
+        // counted in ids of 12 bytes, about a sixth of the hour's ids.
+        assert_eq!(w.held(), (94 * 64 + 12 * 16usize).div_ceil(12) + 100);
         // A commit touching the hour on disk drops it: the lake has its new ids.
         let mut p = Pending::default();
         p.insert((day(), 0), id_hash("S", "new")).expect("insert");
