@@ -185,7 +185,8 @@ async fn a_job_cannot_be_started_by_hand_while_it_runs() {
     let db = migrated().await;
     let stopped = Arc::new(AtomicBool::new(false));
     let mut s = Scheduler::new(db.clone(), &utc_config()).unwrap();
-    let spec = JobSpec::new("slow", "0 * * * *", "test").unwrap().timeout(Duration::from_secs(2));
+    // The timeout leaves the second attempt ten seconds at least, even on a loaded machine.
+    let spec = JobSpec::new("slow", "0 * * * *", "test").unwrap().timeout(Duration::from_secs(20));
     s.register(spec, Arc::new(Hanging(stopped))).unwrap();
     let s = Arc::new(s);
     let first = tokio::spawn({
@@ -193,7 +194,7 @@ async fn a_job_cannot_be_started_by_hand_while_it_runs() {
         async move { s.run_now("slow").await }
     });
     // Wait until the first run is recorded as running, then try a second one.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let h = s.history(Some("slow"), 1).await.unwrap();
         if h.first().is_some_and(|r| r.status == RunStatus::Running) {

@@ -73,7 +73,11 @@ async function signIn(page, name) {
   await page.goto(`${base}/admin/sign-in`);
   await page.fill("#name", name);
   await page.fill("#password", passwords[name]);
-  await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
+  // The sign-in page is already loaded: wait for the page the server sends us to instead.
+  await Promise.all([
+    page.waitForURL((u) => !u.pathname.endsWith("/admin/sign-in")),
+    page.click("button[type=submit]"),
+  ]);
   if (page.url().endsWith("/admin/account/password")) {
     await page.fill("#current", passwords[name]);
     await page.fill("#new", NEW_PASSWORD);

@@ -209,6 +209,8 @@ async fn files_are_listed_fetched_and_moved_byte_for_byte() {
     let large = content(6 * 1024 * 1024 + 123, 1);
     sshd.put("a.cdr", &small, AN_HOUR_AGO);
     sshd.put("b.cdr", &large, AN_HOUR_AGO);
+    // Taken now, before the listing's login, which may take seconds on a loaded machine.
+    let expected = chrono::DateTime::<chrono::Utc>::from(SystemTime::now() - AN_HOUR_AGO);
     sshd.put("c.txt", b"not a cdr", AN_HOUR_AGO);
     sshd.put(".hidden.cdr", b"hidden", AN_HOUR_AGO);
     std::fs::create_dir(sshd.remote().join("folder.cdr")).unwrap();
@@ -219,7 +221,6 @@ async fn files_are_listed_fetched_and_moved_byte_for_byte() {
     assert_eq!(files[0].size, small.len() as u64);
     assert_eq!(files[1].size, large.len() as u64);
     let modified = files[1].modified.expect("the server sends mtimes");
-    let expected = chrono::DateTime::<chrono::Utc>::from(SystemTime::now() - AN_HOUR_AGO);
     assert!((modified - expected).num_seconds().abs() < 5, "mtime {modified} vs {expected}");
 
     let local = tempfile::tempdir().unwrap();
