@@ -318,11 +318,9 @@ async fn non_customers_numbers_are_encrypted_under_their_month_and_stored_nowher
     let long = f.vault.tokenize(PiiKind::OtherParty, "SENDER-WITH-A-LONG-NAME", &nov).await.unwrap();
     assert_eq!(count().await, before + 1);
     assert_eq!(reveal(&f.vault, &long).await.unwrap(), "SENDER-WITH-A-LONG-NAME");
-    // A forged token of the same shape reveals nothing.
-    // (Its last character always changes: a token may end in any letter.)
+    // A forged token of the same shape reveals nothing (its last letter always changes).
     let (head, last) = tokens[0].split_at(tokens[0].len() - 1);
     let forged = format!("{head}{}", if last == "z" { "y" } else { "z" });
-    assert_ne!(forged, *tokens[0]);
     assert!(reveal(&f.vault, &forged).await.is_err());
 }
 
