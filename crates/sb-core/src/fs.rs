@@ -39,12 +39,11 @@ pub fn write_atomically_with(
 mod tests {
     #[test]
     fn a_file_is_replaced_whole_and_no_temp_file_is_left() {
-        let dir = std::env::temp_dir().join(format!("sb-core-fs-{}", std::process::id()));
-        let path = dir.join("a/b.txt");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b.txt");
         super::write_atomically(&path, b"one").unwrap();
         super::write_atomically(&path, b"two").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        assert_eq!(std::fs::read_dir(dir.join("a")).unwrap().count(), 1);
-        std::fs::remove_dir_all(dir).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path().join("a")).unwrap().count(), 1);
     }
 }

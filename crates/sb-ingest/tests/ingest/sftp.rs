@@ -40,25 +40,46 @@ impl Sshd {
         std::fs::create_dir(d.join("remote")).unwrap();
         // As root, sshd wants its privilege separation folder, which the package makes at boot.
         let _ = std::fs::create_dir_all("/run/sshd");
-        let port = free_port();
+        // The port was free when chosen; should another process take it before sshd binds it,
+        // sshd exits at once, and a new port is tried.
+        let mut sshd = Self { dir, port: 0, child: None };
+        for _ in 0..5 {
+            sshd.port = free_port();
+            sshd.write_config();
+            let _ = std::fs::remove_file(sshd.path("sshd.log"));
+            match sshd.try_run() {
+                Ok(()) => return Some(sshd),
+                Err(log) if log.contains("Address already in use") => continue,
+                Err(log) => panic!("sshd exited: {log}"),
+            }
+        }
+        panic!("sshd found no free port in 5 tries: {}", sshd.log());
+    }
+
+    fn write_config(&self) {
         std::fs::write(
-            d.join("sshd_config"),
+            self.path("sshd_config"),
             format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
                  PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  StrictModes no\nUsePAM no\nPermitRootLogin prohibit-password\nPidFile {d}/sshd.pid\n\
                  Subsystem sftp internal-sftp\n",
-                d = d.display()
+                port = self.port,
+                d = self.dir.path().display()
             ),
         )
         .unwrap();
-        let mut sshd = Self { dir, port, child: None };
-        sshd.run();
-        Some(sshd)
     }
 
-    /// Starts the server and waits until its port takes connections.
+    /// Starts the server again on its port and waits until the port takes connections.
     fn run(&mut self) {
+        if let Err(log) = self.try_run() {
+            panic!("sshd exited: {log}");
+        }
+    }
+
+    /// Starts the server and waits until its port takes connections; its log if it exits first.
+    fn try_run(&mut self) -> Result<(), String> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.path("sshd.log")).unwrap();
         let mut child = Command::new(SSHD)
             .args(["-D", "-e", "-f"])
@@ -71,7 +92,7 @@ impl Sshd {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
-                panic!("sshd exited ({status}): {}", self.log());
+                return Err(format!("({status}) {}", self.log()));
             }
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 break;
@@ -80,6 +101,7 @@ impl Sshd {
             std::thread::sleep(Duration::from_millis(10));
         }
         self.child = Some(child);
+        Ok(())
     }
 
     /// Stops the listening server (connections it already handed off are not its own).
