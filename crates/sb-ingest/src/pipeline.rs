@@ -118,7 +118,33 @@ fn file_hour(layout: &CompiledLayout, name: &str, tz: Tz) -> Option<DateTime<chr
 const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
 
 /// Reads, validates, deduplicates, protects and stages one file.
+///
+/// The new tokens it makes wait in the vault's deferred transaction (a few large
+/// transactions for the file instead of three a batch: see
+/// [`Vault::tokenize_column_deferred`]) and are committed before this returns, whether the
+/// load succeeded or not; should that commit fail, so does the load, with nothing staged.
 pub async fn load(
+    lake: &Lake,
+    snapshot: Arc<Snapshot>,
+    vault: &Vault,
+    window: &mut Window,
+    input: LoadInput<'_>,
+) -> Result<Loaded, LoadFailure> {
+    let mark = vault.deferred_mark();
+    let loaded = stage(lake, snapshot, vault, window, input).await;
+    let committed = vault.commit_deferred(mark).await;
+    match (loaded, committed) {
+        (Ok(loaded), Ok(())) => Ok(loaded),
+        (Ok(loaded), Err(e)) => {
+            loaded.staged.abort();
+            loaded.quarantine.discard();
+            Err(IngestError::from(e).into())
+        }
+        (Err(failure), _) => Err(failure),
+    }
+}
+
+async fn stage(
     lake: &Lake,
     snapshot: Arc<Snapshot>,
     vault: &Vault,

@@ -7,6 +7,8 @@ use sb_privacy::{Method, PiiKind, Subject, Vault};
 use crate::IngestError;
 
 /// Applies `kind`'s policy to a column; `None` stays null, and so does a dropped value.
+/// New tokens are deferred ([`Vault::tokenize_column_deferred`]): the caller commits them
+/// before it commits anything made with them.
 pub async fn column(
     vault: &Vault,
     kind: PiiKind,
@@ -17,7 +19,7 @@ pub async fn column(
         || -> Vec<(&str, &Subject)> { values.iter().zip(subjects).filter_map(|(v, s)| v.map(|v| (v, *s))).collect() };
     match vault.method(kind) {
         Method::Token => {
-            let (text, offsets) = vault.tokenize_column(kind, &items()).await?.into_parts();
+            let (text, offsets) = vault.tokenize_column_deferred(kind, &items()).await?.into_parts();
             Ok(with_nulls(values, text, &offsets))
         }
         Method::Drop => Ok(StringArray::new_null(values.len())),

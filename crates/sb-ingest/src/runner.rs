@@ -573,7 +573,10 @@ impl Ingestor {
                 self.recipients.clone(),
             ),
         };
-        let loaded = match pipeline::load(&self.lake, Arc::clone(&snapshot), &self.vault, window, input).await {
+        let guard = CommitDeferredOnDrop(Some(Arc::clone(&self.vault)));
+        let loaded = pipeline::load(&self.lake, Arc::clone(&snapshot), &self.vault, window, input).await;
+        guard.disarm();
+        let loaded = match loaded {
             Ok(l) => l,
             Err(LoadFailure::Rejected(reason)) => {
                 self.journal.rejected(entry.id, &reason).await?;
@@ -735,4 +738,28 @@ fn outcome_of(e: &JournalEntry, seconds: f64) -> FileOutcome {
 /// (unnamed temporary files, gone when closed).
 fn spill_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("ingest").join("tmp")
+}
+
+/// Commits the vault's deferred tokens when a load is dropped half-way (its job cancelled or
+/// timed out): they would otherwise hold the vault's write lock until its next use.
+struct CommitDeferredOnDrop(Option<Arc<Vault>>);
+
+impl CommitDeferredOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CommitDeferredOnDrop {
+    fn drop(&mut self) {
+        if let Some(vault) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                if let Err(e) = vault.commit_deferred(vault.deferred_mark()).await {
+                    tracing::warn!(error = %e, "the deferred tokens of a cancelled load were not committed");
+                }
+            });
+        }
+    }
 }

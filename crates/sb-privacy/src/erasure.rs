@@ -50,7 +50,7 @@ impl Vault {
             return Ok(ErasureReceipt { repeated: true, ..receipt });
         }
         let keys = self.keys();
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         let subjects: Vec<i64> =
             sqlx::query_scalar("SELECT id FROM vault_subjects WHERE kind = 'customer' AND ref = $1")
                 .bind(customer)
@@ -159,7 +159,7 @@ impl Vault {
     pub async fn apply_retention(&self, now: chrono::DateTime<chrono::Utc>) -> Result<RetentionReport, PrivacyError> {
         let cutoff = cutoff_month(now, self.config.other_party_retention_months);
         let keys = self.keys();
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         let rows =
             sqlx::query("SELECT id, ref FROM vault_subjects WHERE kind = 'other_party' AND ref < $1 ORDER BY ref")
                 .bind(&cutoff)

@@ -44,7 +44,7 @@ pub use rotation::RotationReport;
 pub use scan::{Finding, ScanReport, Scanner};
 pub use subject::Subject;
 pub use token_id::PackedToken;
-pub use vault::{Revealed, Tokens, Vault, handle_kind};
+pub use vault::{DeferredMark, Revealed, Tokens, Vault, handle_kind};
 
 /// The vault's tables (applied to the vault's own database by [`Vault::open`]).
 pub static MIGRATIONS: sb_store::MigrationSet = sb_store::MigrationSet {
@@ -90,6 +90,10 @@ pub enum PrivacyError {
     /// A file could not be read or written.
     #[error("{0}")]
     Io(String),
+    /// Tokens made in the vault's deferred transaction were lost with it (see
+    /// [`Vault::tokenize_column_deferred`]): whatever was made with them must be discarded.
+    #[error("tokens made in the vault's deferred transaction could not be committed; nothing was stored, try again")]
+    DeferredLost,
     /// The audit entry could not be written, so the action was not done.
     #[error("the audit log cannot be written, so nothing was revealed: {0}")]
     AuditUnavailable(String),

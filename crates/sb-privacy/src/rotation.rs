@@ -28,6 +28,7 @@ impl Vault {
     /// Needs `privacy.rotate`.
     pub async fn rotate(&self, who: &Principal) -> Result<RotationReport, PrivacyError> {
         self.require(who, "privacy.rotate").await?;
+        self.commit_open(&mut *self.deferred.lock().await).await?;
         Keyring::add_version(&self.db, &self.master).await?;
         self.reload_keys().await?;
         self.rewrap(who).await
@@ -52,7 +53,7 @@ impl Vault {
             if rows.is_empty() {
                 break;
             }
-            let mut tx = self.db.begin_write().await?;
+            let mut tx = self.begin_write().await?;
             for r in &rows {
                 let sid: i64 = r.try_get(0).map_err(StoreError::from)?;
                 let version: i64 = r.try_get(1).map_err(StoreError::from)?;
@@ -86,7 +87,7 @@ impl Vault {
             if rows.is_empty() {
                 break;
             }
-            let mut tx = self.db.begin_write().await?;
+            let mut tx = self.begin_write().await?;
             for r in &rows {
                 let id: i64 = r.try_get(0).map_err(StoreError::from)?;
                 let kind: PiiKind =
@@ -147,7 +148,7 @@ impl Vault {
             )));
         }
         let keys = self.keys();
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE vault_keyring SET state = 'retired', wrapped = NULL, retired_at_ms = $1 WHERE purpose = 'root' AND version = $2",
         )

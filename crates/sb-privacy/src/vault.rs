@@ -22,6 +22,10 @@ use crate::{Method, PiiKind, Principal, PrivacyConfig, PrivacyError};
 
 /// Rows per multi-row statement: 400 × 8 columns stays far below both engines' bind limits.
 const CHUNK: usize = 400;
+/// The longest a deferred transaction stays open once it has rows: other writers of the vault
+/// (other processes, or on PostgreSQL anyone allocating row ids) wait for it at most about
+/// this long.
+const DEFERRED_MAX_OPEN: std::time::Duration = std::time::Duration::from_secs(2);
 /// Longest purpose accepted for a reveal.
 const MAX_PURPOSE: usize = 500;
 /// Prefix of values encrypted with the `encrypt` method.
@@ -95,7 +99,21 @@ pub struct Vault {
     /// The vault's change generation this process's memory reflects (see [`Vault::sync_changes`]).
     generation: std::sync::atomic::AtomicI64,
     subject_keys: Mutex<HashMap<i64, Key>>,
+    /// The open write transaction of deferred tokens, if any (see [`Vault::tokenize_column_deferred`]).
+    pub(crate) deferred: tokio::sync::Mutex<Option<Deferred>>,
+    /// Deferred transactions lost so far (see [`Vault::commit_deferred`]).
+    deferred_failures: std::sync::atomic::AtomicU64,
 }
+
+/// A write transaction holding new tokens, committed later in one go.
+pub(crate) struct Deferred {
+    tx: sb_store::WriteTx,
+    since: std::time::Instant,
+}
+
+/// What [`Vault::commit_deferred`] compares against: the deferred transactions lost before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeferredMark(u64);
 
 /// A token about to be inserted (its miss and fingerprint are beside it, in the same order).
 struct NewToken {
@@ -140,6 +158,8 @@ impl Vault {
             month_keys: Mutex::new(HashMap::new()),
             generation: std::sync::atomic::AtomicI64::new(i64::MIN),
             subject_keys: Mutex::new(HashMap::new()),
+            deferred: tokio::sync::Mutex::new(None),
+            deferred_failures: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -199,6 +219,39 @@ impl Vault {
     /// [`Vault::tokenize_batch`], the tokens written into one text: no allocation per token
     /// (the ingestion hands them to Arrow as they are).
     pub async fn tokenize_column(&self, kind: PiiKind, items: &[(&str, &Subject)]) -> Result<Tokens, PrivacyError> {
+        self.tokenize_items(kind, items, false).await
+    }
+
+    /// [`Vault::tokenize_column`], the rows of new tokens left in a write transaction that
+    /// stays open across calls — the next calls' new rows join it — and is committed by
+    /// [`Vault::commit_deferred`], by any other write of the vault, or once it has been open
+    /// for two seconds. A bulk load makes a few large transactions instead of one per call:
+    /// each page of the fingerprint index is written once per commit, not once per call.
+    ///
+    /// Until they are committed the tokens must only go where a failed commit discards them
+    /// (a staged lake commit, say): take a [`Vault::deferred_mark`] first, and call
+    /// [`Vault::commit_deferred`] with it before publishing anything made with them.
+    pub async fn tokenize_column_deferred(
+        &self,
+        kind: PiiKind,
+        items: &[(&str, &Subject)],
+    ) -> Result<Tokens, PrivacyError> {
+        self.tokenize_items(kind, items, true).await
+    }
+
+    async fn tokenize_items(
+        &self,
+        kind: PiiKind,
+        items: &[(&str, &Subject)],
+        deferred: bool,
+    ) -> Result<Tokens, PrivacyError> {
+        {
+            // A deferred transaction is committed once it is old, also when no write comes.
+            let mut state = self.deferred.lock().await;
+            if state.as_ref().is_some_and(|d| d.since.elapsed() >= DEFERRED_MAX_OPEN) {
+                self.commit_open(&mut state).await?;
+            }
+        }
         /// Where a value's token is: held in the cache, or to be found or made.
         enum Slot {
             Hit(PackedToken),
@@ -240,7 +293,7 @@ impl Vault {
             }
         }
         if !misses.is_empty() {
-            self.resolve(kind, &mut misses, stored).await?;
+            self.resolve(kind, &mut misses, stored, deferred).await?;
         }
         for m in &misses {
             let token = m.found.as_deref().expect("resolve fills every miss");
@@ -265,7 +318,13 @@ impl Vault {
 
     /// Finds existing tokens of `misses` by fingerprint, and creates the rest; `stored` is
     /// false when the vault holds no value of `kind` (then there is nothing to look up).
-    async fn resolve(&self, kind: PiiKind, misses: &mut [Miss<'_>], stored: bool) -> Result<(), PrivacyError> {
+    async fn resolve(
+        &self,
+        kind: PiiKind,
+        misses: &mut [Miss<'_>],
+        stored: bool,
+        deferred: bool,
+    ) -> Result<(), PrivacyError> {
         let keys = self.keys();
         if kind == PiiKind::OtherParty {
             // Calls between our own customers keep the customer's line token.
@@ -307,7 +366,7 @@ impl Vault {
         if misses.iter().all(|m| m.found.is_some()) {
             return Ok(());
         }
-        self.create(kind, &keys, misses).await
+        self.create(kind, &keys, misses, deferred).await
     }
 
     /// Saves the vault's directory as this process holds it (see [`crate::known`]), so that
@@ -315,6 +374,8 @@ impl Vault {
     /// batch of work that made or read many tokens (the ingestion does, after each file).
     /// Only a speed-up: a failure loses nothing. Returns the entries written.
     pub async fn save_directory(&self) -> Result<usize, PrivacyError> {
+        // It writes to the vault, and saves only rows that are there.
+        self.commit_open(&mut *self.deferred.lock().await).await?;
         self.sync_changes().await?;
         let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
         self.directory.save(&self.db, &self.keys(), generation).await
@@ -349,7 +410,7 @@ impl Vault {
         if let Some(found) = self.month_keys.lock().unwrap_or_else(|p| p.into_inner()).get(month) {
             return Ok(Arc::clone(found));
         }
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         let (sid, key) = subject::get_or_create(&mut tx, keys, subject).await?;
         tx.commit().await.map_err(StoreError::from)?;
         let cipher = Arc::new(other_party::MonthCipher::new(&key, sid));
@@ -437,9 +498,15 @@ impl Vault {
         Ok(next - n as i64)
     }
 
-    /// New tokens for the misses still unresolved, in one write transaction.
-    async fn create(&self, kind: PiiKind, keys: &Keyring, misses: &mut [Miss<'_>]) -> Result<(), PrivacyError> {
-        let now = time::to_ms(chrono::Utc::now());
+    /// New tokens for the misses still unresolved: in a write transaction of their own, or,
+    /// when `deferred`, in the vault's deferred transaction (see [`Vault::tokenize_column_deferred`]).
+    async fn create(
+        &self,
+        kind: PiiKind,
+        keys: &Keyring,
+        misses: &mut [Miss<'_>],
+        deferred: bool,
+    ) -> Result<(), PrivacyError> {
         // Fingerprints before the transaction, which holds the database's write lock.
         let mut todo: Vec<(usize, Fp)> = misses
             .iter()
@@ -451,15 +518,70 @@ impl Vault {
         // one before in the index's B-tree, whose pages are then at hand, instead of to a
         // random page of it.
         todo.sort_unstable_by_key(|t| t.1);
-        let mut tx = self.db.begin_write().await?;
-        let first_id = Self::allocate_ids(&mut tx, todo.len()).await?;
+        let lost = if deferred && self.can_defer() {
+            let mut state = self.deferred.lock().await;
+            let open = match &mut *state {
+                Some(open) => open,
+                None => state.insert(Deferred { tx: self.db.begin_write().await?, since: std::time::Instant::now() }),
+            };
+            let lost = match self.insert_new(&mut open.tx, kind, keys, misses, &todo).await {
+                Ok(lost) => lost,
+                Err(e) => {
+                    // Rolled back: tokens handed out since the transaction began are void.
+                    *state = None;
+                    self.void_deferred();
+                    return Err(e);
+                }
+            };
+            // A conflicting row is looked up below, from the database: commit first, so that
+            // the rows before it can be read too; and keep other writers' waits short.
+            if !lost.is_empty() || open.since.elapsed() >= DEFERRED_MAX_OPEN {
+                self.commit_open(&mut state).await?;
+            }
+            lost
+        } else {
+            let mut tx = self.begin_write().await?;
+            let lost = self.insert_new(&mut tx, kind, keys, misses, &todo).await?;
+            if let Err(e) = tx.commit().await {
+                // The directory already has the rows that did not go in.
+                self.forget_all();
+                return Err(StoreError::from(e).into());
+            }
+            lost
+        };
+        if !lost.is_empty() {
+            // Another process tokenised the same values meanwhile: take its tokens.
+            let fps: Vec<FpSet> = lost
+                .iter()
+                .map(|&i| fingerprints(keys, kind, misses[i].subject.scope(kind), misses[i].value))
+                .collect();
+            for (&i, f) in lost.iter().zip(self.lookup(kind, &fps).await?) {
+                misses[i].found = Some(f.ok_or(PrivacyError::Corrupt("a token vanished while it was created"))?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Inserts the rows of `todo` (misses and their fingerprints) in `tx`, fills the misses
+    /// that went in and records them in the directory; returns the misses that did not go in
+    /// (another process tokenised their values meanwhile).
+    async fn insert_new(
+        &self,
+        tx: &mut sb_store::WriteTx,
+        kind: PiiKind,
+        keys: &Keyring,
+        misses: &mut [Miss<'_>],
+        todo: &[(usize, Fp)],
+    ) -> Result<Vec<usize>, PrivacyError> {
+        let now = time::to_ms(chrono::Utc::now());
+        let first_id = Self::allocate_ids(tx, todo.len()).await?;
         // One subject per distinct subject of the call: the new values of one batch that are
         // not known yet share one provisional subject until `link` moves each.
         let mut subjects: HashMap<&Subject, (i64, Key)> = HashMap::new();
-        for &(i, _) in &todo {
+        for &(i, _) in todo {
             let subject = misses[i].subject;
             if !subjects.contains_key(subject) {
-                let made = subject::get_or_create(&mut tx, keys, subject).await?;
+                let made = subject::get_or_create(tx, keys, subject).await?;
                 subjects.insert(subject, made);
             }
         }
@@ -510,7 +632,7 @@ impl Vault {
             // The next chunk is made and sealed here while this one is inserted (on SQLite,
             // on the driver's own thread).
             let (done, following) =
-                tokio::join!(q.execute(&mut *tx), async { parts.get(k + 1).map(|p| make((k + 1) * CHUNK, p)) });
+                tokio::join!(q.execute(&mut **tx), async { parts.get(k + 1).map(|p| make((k + 1) * CHUNK, p)) });
             let affected = done.map_err(StoreError::from)?.rows_affected();
             // Usually every row goes in; only when some conflicted (another process tokenised
             // the same values meanwhile) ask which (returning every id costs a round trip each).
@@ -523,17 +645,16 @@ impl Vault {
                     q = q.bind(r.id);
                 }
                 let ids: std::collections::HashSet<i64> =
-                    q.fetch_all(&mut *tx).await.map_err(StoreError::from)?.into_iter().collect();
+                    q.fetch_all(&mut **tx).await.map_err(StoreError::from)?.into_iter().collect();
                 went_in.extend(chunk.iter().map(|r| ids.contains(&r.id)));
             }
             rows.extend(chunk);
             next = following;
             k += 1;
         }
-        tx.commit().await.map_err(StoreError::from)?;
         let mut lost: Vec<usize> = Vec::new();
         let mut stored: Vec<(&[u8], u128)> = Vec::with_capacity(rows.len());
-        for ((r, (miss, fp)), &went) in rows.iter().zip(&todo).zip(&went_in) {
+        for ((r, (miss, fp)), &went) in rows.iter().zip(todo).zip(&went_in) {
             if went {
                 misses[*miss].found = Some(Arc::from(r.token.as_str()));
                 stored.push((&fp[..], r.body));
@@ -546,15 +667,60 @@ impl Vault {
         if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
             self.directory.advance(first.id, last.id);
         }
-        if !lost.is_empty() {
-            // Another process tokenised the same values meanwhile: take its tokens.
-            let fps: Vec<FpSet> = lost
-                .iter()
-                .map(|&i| fingerprints(keys, kind, misses[i].subject.scope(kind), misses[i].value))
-                .collect();
-            for (&i, f) in lost.iter().zip(self.lookup(kind, &fps).await?) {
-                misses[i].found = Some(f.ok_or(PrivacyError::Corrupt("a token vanished while it was created"))?);
-            }
+        Ok(lost)
+    }
+
+    /// Whether new tokens may wait in a deferred transaction: it holds a connection of the
+    /// pool for its lifetime, so the pool needs another for everything else.
+    fn can_defer(&self) -> bool {
+        self.db.pool().options().get_max_connections() >= 2
+    }
+
+    /// Commits the deferred transaction in `state`, if one is open. On failure the tokens it
+    /// made are void: they are forgotten, and every caller's [`Vault::commit_deferred`] since
+    /// their mark reports it.
+    pub(crate) async fn commit_open(&self, state: &mut Option<Deferred>) -> Result<(), PrivacyError> {
+        let Some(open) = state.take() else { return Ok(()) };
+        open.tx.commit().await.map_err(|e| {
+            self.void_deferred();
+            PrivacyError::from(StoreError::from(e))
+        })
+    }
+
+    /// The deferred transaction was lost: what this process learnt from it goes.
+    fn void_deferred(&self) {
+        self.deferred_failures.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.forget_all();
+    }
+
+    /// Drops every token, fingerprint and key this process holds in memory (read again on use).
+    fn forget_all(&self) {
+        self.cache.clear();
+        self.directory.clear();
+        self.subject_keys.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// A write transaction on the vault's database, once the deferred one (if any) is
+    /// committed: every write of the vault goes through here, so that none waits for the
+    /// deferred transaction's write lock.
+    pub(crate) async fn begin_write(&self) -> Result<sb_store::WriteTx, PrivacyError> {
+        self.commit_open(&mut *self.deferred.lock().await).await?;
+        Ok(self.db.begin_write().await?)
+    }
+
+    /// Where a caller of [`Vault::tokenize_column_deferred`] starts: give it to
+    /// [`Vault::commit_deferred`] when done.
+    pub fn deferred_mark(&self) -> DeferredMark {
+        DeferredMark(self.deferred_failures.load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    /// Commits the tokens made by [`Vault::tokenize_column_deferred`] and still waiting; fails
+    /// when they, or any deferred tokens made since `mark`, could not be committed (the caller
+    /// must then discard what it made with them, and may try again: nothing was stored).
+    pub async fn commit_deferred(&self, mark: DeferredMark) -> Result<(), PrivacyError> {
+        self.commit_open(&mut *self.deferred.lock().await).await?;
+        if self.deferred_failures.load(std::sync::atomic::Ordering::Acquire) != mark.0 {
+            return Err(PrivacyError::DeferredLost);
         }
         Ok(())
     }
@@ -573,7 +739,7 @@ impl Vault {
         distinct.sort_by(|a, b| (a.db_kind(), a.db_ref()).cmp(&(b.db_kind(), b.db_ref())));
         distinct.dedup();
         let mut subjects: HashMap<&Subject, (i64, Key)> = HashMap::new();
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         for subject in distinct {
             let found = subject::get_or_create(&mut tx, &keys, subject).await?;
             subjects.insert(subject, found);
@@ -685,10 +851,10 @@ impl Vault {
         let entry =
             NewEntry { actor: &who.id, action, kind: kind.map(PiiKind::as_str), target, purpose, outcome, detail };
         let result = async {
-            let mut tx = self.db.begin_write().await?;
+            let mut tx = self.begin_write().await?;
             audit::append(&mut tx, self.db.backend(), &keys.audit, entry).await?;
-            tx.commit().await?;
-            Ok::<_, StoreError>(())
+            tx.commit().await.map_err(StoreError::from)?;
+            Ok::<_, PrivacyError>(())
         }
         .await;
         result.map_err(|e| PrivacyError::AuditUnavailable(e.to_string()))
@@ -820,7 +986,7 @@ impl Vault {
         if moves.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         let mut customers: HashMap<&str, (i64, Key)> = HashMap::new();
         let mut moved = 0u64;
         for (f, value, customer) in &moves {
@@ -937,6 +1103,43 @@ mod tests {
     use super::*;
 
     const MASTER: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+    async fn vault_on(test: &TestDb) -> Vault {
+        let options = PoolOptions { schema: Some("vault".into()), ..Default::default() };
+        let db = Db::connect_with(test.url(), &options).await.unwrap();
+        Vault::open(db, MasterKey::parse(MASTER).unwrap(), PrivacyConfig::default()).await.unwrap()
+    }
+
+    /// What the ingestion relies on when a deferred transaction is lost (an insert or its
+    /// commit failed): the caller's commit reports it, and no token of it is served again.
+    #[tokio::test]
+    async fn a_lost_deferred_transaction_is_reported_and_its_tokens_are_not_served_again() {
+        let test = TestDb::new().await;
+        let vault = vault_on(&test).await;
+        let c = Subject::Provisional;
+        let before = vault.deferred_mark();
+        let kept = vault.tokenize_column_deferred(PiiKind::Msisdn, &[("393401110001", &c)]).await.unwrap();
+        vault.commit_deferred(before).await.unwrap();
+
+        let mark = vault.deferred_mark();
+        let lost = vault.tokenize_column_deferred(PiiKind::Msisdn, &[("393401110002", &c)]).await.unwrap();
+        // As `create` does when a statement fails: the transaction rolls back, its tokens are void.
+        let open = vault.deferred.lock().await.take();
+        assert!(open.is_some(), "the new token waits in the deferred transaction");
+        drop(open);
+        vault.void_deferred();
+        assert!(matches!(vault.commit_deferred(mark).await, Err(PrivacyError::DeferredLost)));
+        assert!(vault.commit_deferred(vault.deferred_mark()).await.is_ok(), "a later caller starts afresh");
+
+        // The same value again: a token that is in the database (another process agrees), and
+        // the committed one unchanged.
+        let again = vault.tokenize_column(PiiKind::Msisdn, &[("393401110002", &c)]).await.unwrap();
+        let other = vault_on(&test).await;
+        let there =
+            other.tokenize_column(PiiKind::Msisdn, &[("393401110002", &c), ("393401110001", &c)]).await.unwrap();
+        assert_eq!((there.get(0), there.get(1)), (again.get(0), kept.get(0)));
+        assert_ne!(again.get(0), lost.get(0), "a new row, with a salt of its own");
+    }
 
     /// A vault made before tokens were row ids (migration 0001 only), holding tokens in the old
     /// form: after the upgrade they still reveal, and the same values keep their tokens. Of old

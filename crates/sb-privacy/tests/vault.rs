@@ -217,6 +217,34 @@ async fn a_value_another_process_tokenised_meanwhile_gets_that_token_not_a_secon
 }
 
 #[tokio::test]
+async fn deferred_tokens_are_committed_by_their_caller_or_by_the_next_write() {
+    let f = fixture().await;
+    let p = Subject::Provisional;
+    let mark = f.vault.deferred_mark();
+    let values = ["393406660001", "393406660002", "393406660001"];
+    let items: Vec<(&str, &Subject)> = values.iter().map(|v| (*v, &p)).collect();
+    let first = f.vault.tokenize_column_deferred(PiiKind::Msisdn, &items).await.unwrap();
+    assert_eq!(first.get(0), first.get(2));
+    // A later call finds them in this process while they wait, and adds its own.
+    let later: [(&str, &Subject); 2] = [("393406660002", &p), ("393406660003", &p)];
+    let second = f.vault.tokenize_column_deferred(PiiKind::Msisdn, &later).await.unwrap();
+    assert_eq!(second.get(0), first.get(1));
+    f.vault.commit_deferred(mark).await.unwrap();
+    // Committed: another process has the same tokens, and they reveal.
+    let other = open_vault(&f.test, PrivacyConfig::default()).await;
+    let there = other.tokenize_batch(PiiKind::Msisdn, &[(values[0], &p), ("393406660003", &p)]).await.unwrap();
+    assert_eq!((&*there[0], &*there[1]), (first.get(0), second.get(1)));
+    assert_eq!(reveal(&other, second.get(1)).await.unwrap(), "393406660003");
+
+    // Without the caller's commit, any other write of the vault commits them first (here the
+    // reveal's audit entry), so that it never waits for them.
+    let waiting = f.vault.tokenize_column_deferred(PiiKind::Imsi, &[("222010000000009", &p)]).await.unwrap();
+    assert_eq!(reveal(&f.vault, waiting.get(0)).await.unwrap(), "222010000000009");
+    let there = other.tokenize_batch(PiiKind::Imsi, &[("222010000000009", &p)]).await.unwrap();
+    assert_eq!(&*there[0], waiting.get(0));
+}
+
+#[tokio::test]
 async fn erasure_needs_its_permission() {
     let f = fixture().await;
     let e = f.vault.erase_customer(&Principal::new("mark", ["privacy.reveal.*"]), "C1").await.unwrap_err();
