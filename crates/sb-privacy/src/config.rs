@@ -43,6 +43,11 @@ pub struct PrivacyConfig {
     /// and keeps a 2-million-line operator's hour under 1 GiB; raise it for speed where memory
     /// allows.
     pub cache_capacity: usize,
+    /// Milliseconds a bulk load's new tokens may wait in one open transaction of the vault
+    /// before it is committed (`Vault::tokenize_column_deferred`, ADR 0006): longer makes
+    /// fewer, larger transactions (less written to disk), and other processes' writes to the
+    /// vault wait for it up to about this long. 0: every call commits its own.
+    pub deferred_commit_ms: u64,
     /// age recipients (`age1…`) that files holding personal data are encrypted to. Unset:
     /// the public key of `files_identity`.
     pub file_recipients: Vec<String>,
@@ -63,6 +68,7 @@ impl Default for PrivacyConfig {
             fpe_keep_digits: 2,
             other_party_retention_months: 6,
             cache_capacity: 1_000_000,
+            deferred_commit_ms: 2_000,
             file_recipients: Vec::new(),
             files_identity: None,
         }

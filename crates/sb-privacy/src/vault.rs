@@ -22,10 +22,6 @@ use crate::{Method, PiiKind, Principal, PrivacyConfig, PrivacyError};
 
 /// Rows per multi-row statement: 400 × 8 columns stays far below both engines' bind limits.
 const CHUNK: usize = 400;
-/// The longest a deferred transaction stays open once it has rows: other writers of the vault
-/// (other processes, or on PostgreSQL anyone allocating row ids) wait for it at most about
-/// this long.
-const DEFERRED_MAX_OPEN: std::time::Duration = std::time::Duration::from_secs(2);
 /// Longest purpose accepted for a reveal.
 const MAX_PURPOSE: usize = 500;
 /// Prefix of values encrypted with the `encrypt` method.
@@ -225,8 +221,9 @@ impl Vault {
     /// [`Vault::tokenize_column`], the rows of new tokens left in a write transaction that
     /// stays open across calls — the next calls' new rows join it — and is committed by
     /// [`Vault::commit_deferred`], by any other write of the vault, or once it has been open
-    /// for two seconds. A bulk load makes a few large transactions instead of one per call:
-    /// each page of the fingerprint index is written once per commit, not once per call.
+    /// for `privacy.deferred_commit_ms` (two seconds by default). A bulk load makes a few
+    /// large transactions instead of one per call: each page of the fingerprint index is
+    /// written once per commit, not once per call.
     ///
     /// Until they are committed the tokens must only go where a failed commit discards them
     /// (a staged lake commit, say): take a [`Vault::deferred_mark`] first, and call
@@ -248,7 +245,7 @@ impl Vault {
         {
             // A deferred transaction is committed once it is old, also when no write comes.
             let mut state = self.deferred.lock().await;
-            if state.as_ref().is_some_and(|d| d.since.elapsed() >= DEFERRED_MAX_OPEN) {
+            if state.as_ref().is_some_and(|d| d.since.elapsed() >= self.deferred_max_open()) {
                 self.commit_open(&mut state).await?;
             }
         }
@@ -535,7 +532,7 @@ impl Vault {
             };
             // A conflicting row is looked up below, from the database: commit first, so that
             // the rows before it can be read too; and keep other writers' waits short.
-            if !lost.is_empty() || open.since.elapsed() >= DEFERRED_MAX_OPEN {
+            if !lost.is_empty() || open.since.elapsed() >= self.deferred_max_open() {
                 self.commit_open(&mut state).await?;
             }
             lost
@@ -673,7 +670,14 @@ impl Vault {
     /// Whether new tokens may wait in a deferred transaction: it holds a connection of the
     /// pool for its lifetime, so the pool needs another for everything else.
     fn can_defer(&self) -> bool {
-        self.db.pool().options().get_max_connections() >= 2
+        self.config.deferred_commit_ms > 0 && self.db.pool().options().get_max_connections() >= 2
+    }
+
+    /// The longest a deferred transaction stays open once it has rows
+    /// (`privacy.deferred_commit_ms`): other writers of the vault (other processes, or on
+    /// PostgreSQL anyone allocating row ids) wait for it at most about this long.
+    fn deferred_max_open(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.config.deferred_commit_ms)
     }
 
     /// Commits the deferred transaction in `state`, if one is open. On failure the tokens it

@@ -246,6 +246,17 @@ async fn deferred_tokens_are_committed_by_their_caller_or_by_the_next_write() {
 }
 
 #[tokio::test]
+async fn with_deferred_commits_off_each_call_commits_its_own_tokens() {
+    let test = TestDb::new().await;
+    let vault = open_vault(&test, PrivacyConfig { deferred_commit_ms: 0, ..PrivacyConfig::default() }).await;
+    let p = Subject::Provisional;
+    let made = vault.tokenize_column_deferred(PiiKind::Msisdn, &[("393406670001", &p)]).await.unwrap();
+    // No commit_deferred, no other write: another process has the row already.
+    let other = open_vault(&test, PrivacyConfig::default()).await;
+    assert_eq!(reveal(&other, made.get(0)).await.unwrap(), "393406670001");
+}
+
+#[tokio::test]
 async fn erasure_needs_its_permission() {
     let f = fixture().await;
     let e = f.vault.erase_customer(&Principal::new("mark", ["privacy.reveal.*"]), "C1").await.unwrap_err();
