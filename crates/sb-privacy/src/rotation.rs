@@ -28,7 +28,7 @@ impl Vault {
     /// Needs `privacy.rotate`.
     pub async fn rotate(&self, who: &Principal) -> Result<RotationReport, PrivacyError> {
         self.require(who, "privacy.rotate").await?;
-        self.commit_open(&mut *self.deferred.lock().await).await?;
+        self.commit_waiting().await?;
         Keyring::add_version(&self.db, &self.master).await?;
         self.reload_keys().await?;
         self.rewrap(who).await

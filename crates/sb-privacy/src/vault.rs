@@ -96,13 +96,13 @@ pub struct Vault {
     generation: std::sync::atomic::AtomicI64,
     subject_keys: Mutex<HashMap<i64, Key>>,
     /// The open write transaction of deferred tokens, if any (see [`Vault::tokenize_column_deferred`]).
-    pub(crate) deferred: tokio::sync::Mutex<Option<Deferred>>,
+    deferred: tokio::sync::Mutex<Option<Deferred>>,
     /// Deferred transactions lost so far (see [`Vault::commit_deferred`]).
     deferred_failures: std::sync::atomic::AtomicU64,
 }
 
 /// A write transaction holding new tokens, committed later in one go.
-pub(crate) struct Deferred {
+struct Deferred {
     tx: sb_store::WriteTx,
     since: std::time::Instant,
 }
@@ -372,7 +372,7 @@ impl Vault {
     /// Only a speed-up: a failure loses nothing. Returns the entries written.
     pub async fn save_directory(&self) -> Result<usize, PrivacyError> {
         // It writes to the vault, and saves only rows that are there.
-        self.commit_open(&mut *self.deferred.lock().await).await?;
+        self.commit_waiting().await?;
         self.sync_changes().await?;
         let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
         self.directory.save(&self.db, &self.keys(), generation).await
@@ -683,7 +683,7 @@ impl Vault {
     /// Commits the deferred transaction in `state`, if one is open. On failure the tokens it
     /// made are void: they are forgotten, and every caller's [`Vault::commit_deferred`] since
     /// their mark reports it.
-    pub(crate) async fn commit_open(&self, state: &mut Option<Deferred>) -> Result<(), PrivacyError> {
+    async fn commit_open(&self, state: &mut Option<Deferred>) -> Result<(), PrivacyError> {
         let Some(open) = state.take() else { return Ok(()) };
         open.tx.commit().await.map_err(|e| {
             self.void_deferred();
@@ -704,11 +704,16 @@ impl Vault {
         self.subject_keys.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
+    /// Commits the deferred transaction, if one is open (see [`Vault::commit_open`]).
+    pub(crate) async fn commit_waiting(&self) -> Result<(), PrivacyError> {
+        self.commit_open(&mut *self.deferred.lock().await).await
+    }
+
     /// A write transaction on the vault's database, once the deferred one (if any) is
     /// committed: every write of the vault goes through here, so that none waits for the
     /// deferred transaction's write lock.
     pub(crate) async fn begin_write(&self) -> Result<sb_store::WriteTx, PrivacyError> {
-        self.commit_open(&mut *self.deferred.lock().await).await?;
+        self.commit_waiting().await?;
         Ok(self.db.begin_write().await?)
     }
 
@@ -722,7 +727,7 @@ impl Vault {
     /// when they, or any deferred tokens made since `mark`, could not be committed (the caller
     /// must then discard what it made with them, and may try again: nothing was stored).
     pub async fn commit_deferred(&self, mark: DeferredMark) -> Result<(), PrivacyError> {
-        self.commit_open(&mut *self.deferred.lock().await).await?;
+        self.commit_waiting().await?;
         if self.deferred_failures.load(std::sync::atomic::Ordering::Acquire) != mark.0 {
             return Err(PrivacyError::DeferredLost);
         }
