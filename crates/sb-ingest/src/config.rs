@@ -33,6 +33,15 @@ pub struct IngestConfig {
     /// bytes each); beyond them they go, sorted, to unnamed temporary files under
     /// `DATA/ingest/tmp` and are merged when the file's outbox is written.
     pub aggregate_memory_lines: usize,
+    /// Lake parts (Parquet files, one per dataset and event hour) a file writes at once. An
+    /// hourly file needs a few (its hour and an hour or two of late records); the rows of a
+    /// file spread over more hours (a late backlog) wait, for the hours beyond these, in
+    /// temporary files under `DATA/ingest/tmp`, and are written once the rest is.
+    pub open_parts: usize,
+    /// Megabytes the open parts' row groups in progress hold in memory at most (encoded
+    /// pages, about 60–300 bytes a row); beyond it the largest parts are finished early, and
+    /// more rows of their hour go to a new part. An hourly file's parts hold about 40 MB.
+    pub parts_memory_mb: usize,
     /// Line-days per delivery to a consumer: a file's per-line totals go to each consumer in
     /// batches of at most this many (one transaction of the consumer's each), read from the
     /// commit's outbox as they go, so memory does not grow with the operator's size.
@@ -56,6 +65,8 @@ impl Default for IngestConfig {
             batch_rows: 65_536,
             pending_memory_ids: crate::dedup::DEFAULT_PENDING_IDS,
             aggregate_memory_lines: crate::aggregate::DEFAULT_MEMORY_LINES,
+            open_parts: 24,
+            parts_memory_mb: 128,
             delivery_lines: 50_000,
             alert_webhook: None,
             sources: BTreeMap::new(),

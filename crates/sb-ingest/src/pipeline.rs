@@ -3,7 +3,7 @@
 //! until the caller commits what this returns.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -51,6 +51,11 @@ pub struct LoadInput<'a> {
     pub pending_memory_ids: usize,
     /// The file's per-line totals held in memory at most (`ingest.aggregate_memory_lines`).
     pub aggregate_memory_lines: usize,
+    /// Parts written at once at most (`ingest.open_parts`).
+    pub open_parts: usize,
+    /// Bytes of Parquet row groups in progress held in memory at most, over all the parts
+    /// being written (`ingest.parts_memory_mb`).
+    pub parts_memory: usize,
     /// Where what goes beyond those budgets is written (unnamed temporary files).
     pub spill_dir: &'a Path,
     /// The quarantine file to write if rows fail.
@@ -215,7 +220,9 @@ async fn stage(
 
     let staged = lake.stage(input.commit_id, Some(input.commit_key)).map_err(|e| IngestError::Io(e.to_string()))?;
     let aggregates = Aggregator::new(input.aggregate_memory_lines, input.spill_dir.to_path_buf());
-    let mut parts = PartsWriter::spawn(staged, aggregates, input.source, input.commit_key)?;
+    let limits = PartLimits { open: input.open_parts.max(1), memory: input.parts_memory };
+    let mut parts =
+        PartsWriter::spawn(staged, aggregates, input.source, input.commit_key, limits, input.spill_dir.to_path_buf())?;
     let mut counts = Counts::default();
     let mut cell_areas: FastMap<i64, Option<Arc<str>>> = FastMap::default();
     let provisional = Subject::Provisional;
@@ -369,29 +376,162 @@ struct PartsWriter {
     done: tokio::sync::oneshot::Receiver<Result<(Staged, Aggregates), LoadFailure>>,
 }
 
+/// How many parts a file writes at once, and the memory they may hold
+/// (`ingest.open_parts`, `ingest.parts_memory_mb`).
+#[derive(Clone, Copy)]
+struct PartLimits {
+    open: usize,
+    memory: usize,
+}
+
 /// What the writing thread keeps.
+///
+/// A file's rows usually go to a few parts (its hour and an hour or two of late records, in
+/// `usage`, `topups` and `_dedup`), each filling its row groups. A file spread over many
+/// hours (a backlog delivered late) would keep a part open per hour, and their row groups
+/// together would hold most of the file in memory. So at most `limits.open` parts are
+/// written at once; the rows of further hours wait in temporary files (Arrow IPC, unnamed,
+/// under the spill directory) and become parts one at a time once the rest is written. And
+/// should the open parts still hold more than `limits.memory`, the largest are finished
+/// early: more rows of their hour go to a new part.
 struct Writing {
     staged: Staged,
-    writers: HashMap<Part, PartWriter>,
+    writers: HashMap<Part, Open>,
+    waiting: HashMap<Part, Waiting>,
+    /// The bytes the open parts' row groups in progress hold, as last measured (the sum of
+    /// `Open::buffered`).
+    buffered: usize,
+    limits: PartLimits,
+    spill_dir: PathBuf,
+    /// The most the open parts held at once, and the parts finished early.
+    peak: usize,
+    early: usize,
     aggregates: Aggregator,
     source: String,
     commit_key: String,
 }
 
+/// A part being written, and the bytes its row group in progress held after its last write.
+struct Open {
+    writer: PartWriter,
+    buffered: usize,
+}
+
+/// The rows of a part that is not open, waiting in a temporary file.
+struct Waiting {
+    writer: arrow::ipc::writer::StreamWriter<std::io::BufWriter<std::fs::File>>,
+}
+
+impl Part {
+    /// Its dataset, schema and partition.
+    fn target(self) -> (&'static str, arrow::datatypes::SchemaRef, (NaiveDate, u32)) {
+        match self {
+            Part::Usage(d, h) => ("usage", Arc::clone(&schema::USAGE), (d, h)),
+            Part::Topups(d, h) => ("topups", Arc::clone(&schema::TOPUPS), (d, h)),
+            Part::Ids(hour) => (dedup::DATASET, Arc::clone(&dedup::SCHEMA), hour),
+        }
+    }
+}
+
 impl Writing {
+    fn spill_err(&self, e: impl std::fmt::Display) -> LoadFailure {
+        IngestError::Io(format!("cannot keep rows in a temporary file under {}: {e}", self.spill_dir.display())).into()
+    }
+
     fn write(&mut self, part: Part, batch: &RecordBatch) -> Result<(), LoadFailure> {
-        let writer = match self.writers.entry(part) {
+        if !self.writers.contains_key(&part)
+            && (self.waiting.contains_key(&part) || self.writers.len() >= self.limits.open)
+        {
+            return self.wait(part, batch);
+        }
+        let open = match self.writers.entry(part) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
-                let (dataset, schema, partition) = match part {
-                    Part::Usage(d, h) => ("usage", Arc::clone(&schema::USAGE), (d, h)),
-                    Part::Topups(d, h) => ("topups", Arc::clone(&schema::TOPUPS), (d, h)),
-                    Part::Ids(hour) => (dedup::DATASET, Arc::clone(&dedup::SCHEMA), hour),
-                };
-                v.insert(self.staged.part(dataset, schema, Some(partition)).map_err(lake_err)?)
+                let (dataset, schema, partition) = part.target();
+                let writer = self.staged.part(dataset, schema, Some(partition)).map_err(lake_err)?;
+                v.insert(Open { writer, buffered: 0 })
             }
         };
-        writer.write(batch).map_err(lake_err)
+        open.writer.write(batch).map_err(lake_err)?;
+        let now = open.writer.buffered_bytes();
+        self.buffered = self.buffered - open.buffered + now;
+        open.buffered = now;
+        self.peak = self.peak.max(self.buffered);
+        if self.buffered > self.limits.memory {
+            self.finish_largest()?;
+        }
+        Ok(())
+    }
+
+    /// Appends rows of a part that is not open to its temporary file.
+    fn wait(&mut self, part: Part, batch: &RecordBatch) -> Result<(), LoadFailure> {
+        if !self.waiting.contains_key(&part) {
+            std::fs::create_dir_all(&self.spill_dir).map_err(|e| self.spill_err(e))?;
+            let file = tempfile::tempfile_in(&self.spill_dir).map_err(|e| self.spill_err(e))?;
+            let writer = arrow::ipc::writer::StreamWriter::try_new(
+                std::io::BufWriter::with_capacity(64 << 10, file),
+                &part.target().1,
+            )
+            .map_err(|e| self.spill_err(e))?;
+            self.waiting.insert(part, Waiting { writer });
+        }
+        let waiting = self.waiting.get_mut(&part).expect("inserted above");
+        let written = waiting.writer.write(batch);
+        written.map_err(|e| self.spill_err(e))
+    }
+
+    /// Finishes the open parts holding the most until they hold at most half the budget. A
+    /// finished part is closed for good (its memory and its metadata go).
+    fn finish_largest(&mut self) -> Result<(), LoadFailure> {
+        let mut largest: Vec<(usize, Part)> = self.writers.iter().map(|(p, o)| (o.buffered, *p)).collect();
+        largest.sort_unstable_by_key(|l| std::cmp::Reverse(l.0));
+        for (buffered, part) in largest {
+            if self.buffered <= self.limits.memory / 2 {
+                break;
+            }
+            let open = self.writers.remove(&part).expect("listed above");
+            self.staged.add(open.writer.finish().map_err(lake_err)?);
+            self.buffered -= buffered;
+            self.early += 1;
+        }
+        Ok(())
+    }
+
+    /// Finishes every part: the open ones, then those that waited, one at a time.
+    fn finish(&mut self) -> Result<(), LoadFailure> {
+        let (open, waited, peak_mb, early) = (self.writers.len(), self.waiting.len(), self.peak >> 20, self.early);
+        if waited + early > 0 {
+            tracing::info!(
+                open,
+                waited,
+                peak_mb,
+                early,
+                "the file's records span many hours: parts written in turn (ingest.open_parts, ingest.parts_memory_mb)"
+            );
+        } else {
+            tracing::debug!(open, peak_mb, "parts written");
+        }
+        for (_, open) in std::mem::take(&mut self.writers) {
+            self.staged.add(open.writer.finish().map_err(lake_err)?);
+        }
+        for (part, waiting) in std::mem::take(&mut self.waiting) {
+            let mut file = waiting
+                .writer
+                .into_inner()
+                .map_err(|e| self.spill_err(e))?
+                .into_inner()
+                .map_err(|e| self.spill_err(e.into_error()))?;
+            file.seek(std::io::SeekFrom::Start(0)).map_err(|e| self.spill_err(e))?;
+            let rows = arrow::ipc::reader::StreamReader::try_new(BufReader::with_capacity(1 << 20, file), None)
+                .map_err(|e| self.spill_err(e))?;
+            let (dataset, schema, partition) = part.target();
+            let mut writer = self.staged.part(dataset, schema, Some(partition)).map_err(lake_err)?;
+            for batch in rows {
+                writer.write(&batch.map_err(|e| self.spill_err(e))?).map_err(lake_err)?;
+            }
+            self.staged.add(writer.finish().map_err(lake_err)?);
+        }
+        Ok(())
     }
 
     fn take(&mut self, p: &Protected) -> Result<(), LoadFailure> {
@@ -433,12 +573,25 @@ impl Writing {
 }
 
 impl PartsWriter {
-    fn spawn(staged: Staged, aggregates: Aggregator, source: &str, commit_key: &str) -> Result<Self, LoadFailure> {
+    fn spawn(
+        staged: Staged,
+        aggregates: Aggregator,
+        source: &str,
+        commit_key: &str,
+        limits: PartLimits,
+        spill_dir: PathBuf,
+    ) -> Result<Self, LoadFailure> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Protected>(1);
         let (done_tx, done) = tokio::sync::oneshot::channel();
         let mut w = Writing {
             staged,
             writers: HashMap::new(),
+            waiting: HashMap::new(),
+            buffered: 0,
+            limits,
+            spill_dir,
+            peak: 0,
+            early: 0,
             aggregates,
             source: source.to_owned(),
             commit_key: commit_key.to_owned(),
@@ -450,9 +603,7 @@ impl PartsWriter {
                     while let Some(p) = rx.blocking_recv() {
                         w.take(&p)?;
                     }
-                    for (_, part) in w.writers.drain() {
-                        w.staged.add(part.finish().map_err(lake_err)?);
-                    }
+                    w.finish()?;
                     Ok(())
                 })();
                 // A failed load's staged files are left for the lake's recovery to delete.

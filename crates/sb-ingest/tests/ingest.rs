@@ -117,7 +117,43 @@ async fn beyond_the_memory_budgets_ids_and_totals_go_to_disk_and_every_total_sti
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "the runs leave no file behind");
 }
 
-async fn a_generated_day_adds_up(f: &Fixture, config: IngestConfig) {
+#[tokio::test]
+async fn a_file_spread_over_more_hours_than_its_open_parts_is_written_in_turn_and_every_total_adds_up() {
+    // One part written at once: each file's further hours (its late records, its top-ups,
+    // its ids) wait in temporary files and are written after it.
+    let f = Fixture::new().await;
+    a_generated_day_adds_up(&f, IngestConfig { batch_rows: 16, open_parts: 1, ..Default::default() }).await;
+    let tmp = f.data.join("ingest").join("tmp");
+    assert!(tmp.is_dir(), "rows waited in temporary files");
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "the waiting rows leave no file behind");
+
+    // No memory for the open parts: they are finished after each batch, so that a commit has
+    // several parts in one partition.
+    let f = Fixture::new().await;
+    let ingestor =
+        a_generated_day_adds_up(&f, IngestConfig { batch_rows: 16, parts_memory_mb: 0, ..Default::default() }).await;
+    assert!(most_parts_in_one_partition(&ingestor) > 1, "parts were finished early");
+
+    // With the default limits the same day writes one part per commit and partition.
+    let f = Fixture::new().await;
+    let ingestor = a_generated_day_adds_up(&f, IngestConfig::default()).await;
+    assert_eq!(most_parts_in_one_partition(&ingestor), 1);
+}
+
+/// The most parts one commit has in one partition of the lake.
+fn most_parts_in_one_partition(i: &Ingestor) -> usize {
+    let snapshot = i.lake().snapshot().unwrap();
+    let per_partition = snapshot.by_key.values().flat_map(|files| {
+        let mut dirs: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for file in files {
+            *dirs.entry(file.path.rsplit_once('/').unwrap().0).or_default() += 1;
+        }
+        dirs.into_values()
+    });
+    per_partition.max().expect("files were committed")
+}
+
+async fn a_generated_day_adds_up(f: &Fixture, config: IngestConfig) -> Ingestor {
     let op = f.test.dir().join("operator");
     let m = generate(&op, 7, 4, true).await;
     assert!(
@@ -160,18 +196,17 @@ async fn a_generated_day_adds_up(f: &Fixture, config: IngestConfig) {
     assert_eq!(voice_out as u64, m.totals.voice_mo_seconds);
 
     // A second run changes nothing.
+    let before = sql(&ingestor, "SELECT COUNT(*) AS n FROM usage").await;
     let again = ingestor.run_source("MED01", &|_| {}).await.unwrap();
     assert_eq!((again.rows_loaded, again.committed), (0, 0));
-    assert_eq!(
-        sql(&ingestor, "SELECT COUNT(*) AS n FROM usage").await,
-        sql(&ingestor, "SELECT COUNT(*) AS n FROM usage").await
-    );
+    assert_eq!(sql(&ingestor, "SELECT COUNT(*) AS n FROM usage").await, before);
     let voice_again: i64 =
         sqlx::query_scalar("SELECT CAST(COALESCE(SUM(voice_out_s), 0) AS BIGINT) FROM ingest_line_daily")
             .fetch_one(f.test.pool())
             .await
             .unwrap();
     assert_eq!(voice_again, voice_out);
+    ingestor
 }
 
 #[tokio::test]

@@ -277,6 +277,12 @@ impl PartWriter {
         self.writer.write(batch).map_err(|e| LakeError::Parquet(e.to_string()))
     }
 
+    /// Bytes of the row group in progress held in memory (encoded pages and what the encoders
+    /// buffer), an estimate.
+    pub fn buffered_bytes(&self) -> usize {
+        self.writer.memory_size()
+    }
+
     /// Closes the file and syncs it.
     pub fn finish(self) -> Result<FinishedPart, LakeError> {
         let file = self.writer.into_inner().map_err(|e| LakeError::Parquet(e.to_string()))?;
