@@ -36,11 +36,12 @@ pub struct IngestConfig {
     /// Lake parts (Parquet files, one per dataset and event hour) a file writes at once. An
     /// hourly file needs a few (its hour and an hour or two of late records); the rows of a
     /// file spread over more hours (a late backlog) wait, for the hours beyond these, in
-    /// temporary files under `DATA/ingest/tmp`, and are written once the rest is.
+    /// temporary files under `DATA/ingest/tmp`, and are written once the rest is. At least 1.
     pub open_parts: usize,
     /// Megabytes the open parts' row groups in progress hold in memory at most (encoded
     /// pages, about 60–300 bytes a row); beyond it the largest parts are finished early, and
-    /// more rows of their hour go to a new part. An hourly file's parts hold about 40 MB.
+    /// more rows of their hour go to a new part. An hourly file's parts hold about 40 MB; 0
+    /// finishes every open part after each batch (a file's rows then make many small parts).
     pub parts_memory_mb: usize,
     /// Line-days per delivery to a consumer: a file's per-line totals go to each consumer in
     /// batches of at most this many (one transaction of the consumer's each), read from the
