@@ -11,6 +11,7 @@ use arrow::array::{
     Array, ArrayRef, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, StringArray, StringBuilder,
     TimestampMicrosecondBuilder, UInt32Array,
 };
+use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone};
 use chrono_tz::Tz;
@@ -51,11 +52,8 @@ pub struct LoadInput<'a> {
     pub pending_memory_ids: usize,
     /// The file's per-line totals held in memory at most (`ingest.aggregate_memory_lines`).
     pub aggregate_memory_lines: usize,
-    /// Parts written at once at most (`ingest.open_parts`).
-    pub open_parts: usize,
-    /// Bytes of Parquet row groups in progress held in memory at most, over all the parts
-    /// being written (`ingest.parts_memory_mb`).
-    pub parts_memory: usize,
+    /// The lake parts written at once, and the memory they may hold.
+    pub parts: PartLimits,
     /// Where what goes beyond those budgets is written (unnamed temporary files).
     pub spill_dir: &'a Path,
     /// The quarantine file to write if rows fail.
@@ -220,9 +218,14 @@ async fn stage(
 
     let staged = lake.stage(input.commit_id, Some(input.commit_key)).map_err(|e| IngestError::Io(e.to_string()))?;
     let aggregates = Aggregator::new(input.aggregate_memory_lines, input.spill_dir.to_path_buf());
-    let limits = PartLimits { open: input.open_parts.max(1), memory: input.parts_memory };
-    let mut parts =
-        PartsWriter::spawn(staged, aggregates, input.source, input.commit_key, limits, input.spill_dir.to_path_buf())?;
+    let mut parts = PartsWriter::spawn(
+        staged,
+        aggregates,
+        input.source,
+        input.commit_key,
+        input.parts,
+        input.spill_dir.to_path_buf(),
+    )?;
     let mut counts = Counts::default();
     let mut cell_areas: FastMap<i64, Option<Arc<str>>> = FastMap::default();
     let provisional = Subject::Provisional;
@@ -376,12 +379,13 @@ struct PartsWriter {
     done: tokio::sync::oneshot::Receiver<Result<(Staged, Aggregates), LoadFailure>>,
 }
 
-/// How many parts a file writes at once, and the memory they may hold
-/// (`ingest.open_parts`, `ingest.parts_memory_mb`).
-#[derive(Clone, Copy)]
-struct PartLimits {
-    open: usize,
-    memory: usize,
+/// How many lake parts a file writes at once, and the memory they may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct PartLimits {
+    /// Parts open at once, at least 1 (`ingest.open_parts`).
+    pub open: usize,
+    /// Bytes their row groups in progress hold at most (`ingest.parts_memory_mb`).
+    pub memory: usize,
 }
 
 /// What the writing thread keeps.
@@ -397,7 +401,8 @@ struct PartLimits {
 struct Writing {
     staged: Staged,
     writers: HashMap<Part, Open>,
-    waiting: HashMap<Part, Waiting>,
+    /// The parts that are not open: their rows wait in temporary files.
+    waiting: HashMap<Part, StreamWriter<std::io::BufWriter<std::fs::File>>>,
     /// The bytes the open parts' row groups in progress hold, as last measured (the sum of
     /// `Open::buffered`).
     buffered: usize,
@@ -415,11 +420,6 @@ struct Writing {
 struct Open {
     writer: PartWriter,
     buffered: usize,
-}
-
-/// The rows of a part that is not open, waiting in a temporary file.
-struct Waiting {
-    writer: arrow::ipc::writer::StreamWriter<std::io::BufWriter<std::fs::File>>,
 }
 
 impl Part {
@@ -468,15 +468,11 @@ impl Writing {
         if !self.waiting.contains_key(&part) {
             std::fs::create_dir_all(&self.spill_dir).map_err(|e| self.spill_err(e))?;
             let file = tempfile::tempfile_in(&self.spill_dir).map_err(|e| self.spill_err(e))?;
-            let writer = arrow::ipc::writer::StreamWriter::try_new(
-                std::io::BufWriter::with_capacity(64 << 10, file),
-                &part.target().1,
-            )
-            .map_err(|e| self.spill_err(e))?;
-            self.waiting.insert(part, Waiting { writer });
+            let writer = StreamWriter::try_new(std::io::BufWriter::with_capacity(64 << 10, file), &part.target().1)
+                .map_err(|e| self.spill_err(e))?;
+            self.waiting.insert(part, writer);
         }
-        let waiting = self.waiting.get_mut(&part).expect("inserted above");
-        let written = waiting.writer.write(batch);
+        let written = self.waiting.get_mut(&part).expect("inserted above").write(batch);
         written.map_err(|e| self.spill_err(e))
     }
 
@@ -516,7 +512,6 @@ impl Writing {
         }
         for (part, waiting) in std::mem::take(&mut self.waiting) {
             let mut file = waiting
-                .writer
                 .into_inner()
                 .map_err(|e| self.spill_err(e))?
                 .into_inner()

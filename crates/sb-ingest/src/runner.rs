@@ -567,8 +567,10 @@ impl Ingestor {
             batch_rows: self.config.batch_rows.max(1),
             pending_memory_ids: self.config.pending_memory_ids,
             aggregate_memory_lines: self.config.aggregate_memory_lines,
-            open_parts: self.config.open_parts,
-            parts_memory: self.config.parts_memory_mb.saturating_mul(1 << 20),
+            parts: pipeline::PartLimits {
+                open: self.config.open_parts.max(1),
+                memory: self.config.parts_memory_mb.saturating_mul(1 << 20),
+            },
             spill_dir: &spill_dir(&self.data_dir),
             quarantine: Quarantine::new(
                 pipeline::quarantine_path(&self.data_dir, &entry.source, &commit_id),
