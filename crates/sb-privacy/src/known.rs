@@ -2,7 +2,9 @@
 //!
 //! Per kind, the directory holds every row of the vault as the first 12 bytes of its
 //! fingerprint and its token's 128-bit body (the token is an encrypted row id, so the body is
-//! computed from the row's id and salt as the rows stream in): 30 bytes a slot. Loaded on first
+//! computed from the row's id and salt as the rows stream in): about 30 bytes a row, in a
+//! sorted array with a bucket index ([`table`]), not in a hash map whose free slots would
+//! double that. Loaded on first
 //! use, it is brought up to date before each use with the rows added since one mark shared by
 //! every kind, by any process (row ids are handed out and committed in order). So a value the
 //! vault holds gets its token without a query, and a value it does not hold goes straight to
@@ -27,6 +29,8 @@
 //! invalid anyway: the generation or the fingerprint version moves); a snapshot holds nothing
 //! the vault's own index does not (fingerprints are keyed hashes, bodies encrypted row ids).
 
+mod table;
+
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
@@ -40,11 +44,11 @@ use crate::token_id::{PackedToken, TokenIds};
 use crate::vault::FpSet;
 use crate::{PiiKind, PrivacyError};
 
-/// Rows held per kind at most (30 to 60 bytes each, as the table's free slots go).
+/// Rows held per kind at most (about 30 bytes each, 240 MB for a kind at the most).
 pub(crate) const MAX_ENTRIES: usize = 8_000_000;
 
 /// The first 12 bytes of a fingerprint (an HMAC: uniformly random already).
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct FpKey([u8; 12]);
 
 impl FpKey {
@@ -65,7 +69,8 @@ impl Hash for FpKey {
 /// A row's token body, or `None` for a token kept as text (made before bodies were row ids).
 type Body = Option<[u8; 16]>;
 
-type Map = HashMap<FpKey, Body, sb_core::hash::BuildIdentity>;
+/// A kind's rows: about 30 bytes each ([`table`]).
+type Map = table::Table;
 
 enum KindMap {
     /// Every row of the kind up to the shared high-water mark.
@@ -164,22 +169,23 @@ impl Directory {
         let mut rows = sqlx::query("SELECT id, salt, fingerprint, token FROM vault_tokens WHERE kind = $1")
             .bind(kind.as_str())
             .fetch(db.pool());
-        let mut map = Map::default();
+        let mut entries = Vec::new();
         let mut too_large = false;
         while let Some(row) = rows.try_next().await.map_err(StoreError::from)? {
             let id: i64 = row.try_get(0).map_err(StoreError::from)?;
             let salt: Option<i64> = row.try_get(1).map_err(StoreError::from)?;
             let fp: Vec<u8> = row.try_get(2).map_err(StoreError::from)?;
             let legacy: Option<String> = row.try_get(3).map_err(StoreError::from)?;
-            map.insert(FpKey::of(&fp), body_of(ids, kind, id, salt, legacy.as_deref()));
-            if map.len() > MAX_ENTRIES {
+            entries.push((FpKey::of(&fp), body_of(ids, kind, id, salt, legacy.as_deref())));
+            if entries.len() > MAX_ENTRIES {
                 too_large = true;
                 break;
             }
         }
         drop(rows);
+        let held = if too_large { KindMap::TooLarge } else { KindMap::Held(Map::from_entries(entries)) };
         let mut state = self.lock();
-        state.kinds.insert(kind, if too_large { KindMap::TooLarge } else { KindMap::Held(map) });
+        state.kinds.insert(kind, held);
         state.high_water.get_or_insert(start_mark);
         Ok(())
     }
@@ -270,7 +276,9 @@ impl Directory {
     pub fn add<'a>(&self, kind: PiiKind, rows: impl IntoIterator<Item = (&'a [u8], u128)>) {
         let mut state = self.lock();
         if let Some(KindMap::Held(map)) = state.kinds.get_mut(&kind) {
-            map.extend(rows.into_iter().map(|(fp, body)| (FpKey::of(fp), Some(body.to_be_bytes()))));
+            for (fp, body) in rows {
+                map.insert(FpKey::of(fp), Some(body.to_be_bytes()));
+            }
             if map.len() > MAX_ENTRIES {
                 state.kinds.insert(kind, KindMap::TooLarge);
             }
@@ -384,13 +392,14 @@ impl Directory {
 
     /// `kind`'s map as snapshot parts, and what they hold.
     fn encode(&self, kind: PiiKind) -> Option<(Vec<Vec<u8>>, Saved)> {
-        let state = self.lock();
-        let (Some(KindMap::Held(map)), Some(high_water)) = (state.kinds.get(&kind), state.high_water) else {
-            return None;
-        };
+        let mut state = self.lock();
+        let high_water = state.high_water?;
+        let Some(KindMap::Held(map)) = state.kinds.get_mut(&kind) else { return None };
+        // In key order: the next process's table is then sorted as it reads it.
+        map.merge();
         let mut parts = Vec::with_capacity(map.len().div_ceil(PART_ENTRIES));
         let mut part: Vec<u8> = Vec::new();
-        for (fp, body) in map {
+        for (fp, body) in map.iter() {
             if part.is_empty() {
                 part.reserve_exact(PART_ENTRIES * ENTRY_BYTES);
             }
@@ -448,34 +457,38 @@ async fn read_snapshot(db: &Db, keys: &Keyring, kind: PiiKind) -> Result<Option<
     .bind(keys.current)
     .bind(key_check(keys).to_vec())
     .fetch(db.pool());
-    let mut map = Map::default();
+    let mut entries: Vec<(FpKey, Body)> = Vec::new();
     let mut seen = 0i64;
     let mut header: Option<(i64, i64)> = None;
     while let Some(row) = rows.try_next().await.map_err(StoreError::from)? {
         let part: i64 = row.try_get(0).map_err(StoreError::from)?;
         let parts: i64 = row.try_get(1).map_err(StoreError::from)?;
         let high_water: i64 = row.try_get(2).map_err(StoreError::from)?;
-        let entries: Vec<u8> = row.try_get(3).map_err(StoreError::from)?;
+        let part_entries: Vec<u8> = row.try_get(3).map_err(StoreError::from)?;
         if part != seen
             || header.is_some_and(|h| h != (parts, high_water))
-            || !entries.len().is_multiple_of(ENTRY_BYTES)
+            || !part_entries.len().is_multiple_of(ENTRY_BYTES)
         {
             return Ok(None);
         }
         header = Some((parts, high_water));
         seen += 1;
-        if map.is_empty() {
+        if entries.is_empty() {
             let parts = usize::try_from(parts).unwrap_or(0).min(MAX_ENTRIES.div_ceil(PART_ENTRIES));
-            map.reserve(parts * PART_ENTRIES);
+            entries.reserve_exact(parts * PART_ENTRIES);
         }
-        for e in entries.chunks_exact(ENTRY_BYTES) {
+        for e in part_entries.chunks_exact(ENTRY_BYTES) {
             let fp = FpKey(e[..12].try_into().expect("12 bytes"));
             let body = (e[12] == 1).then(|| e[13..].try_into().expect("16 bytes"));
-            map.insert(fp, body);
+            entries.push((fp, body));
+        }
+        if entries.len() > MAX_ENTRIES {
+            return Ok(None);
         }
     }
     Ok(match header {
-        Some((parts, high_water)) if parts == seen && map.len() <= MAX_ENTRIES => {
+        Some((parts, high_water)) if parts == seen => {
+            let map = Map::from_entries(entries);
             let len = map.len();
             Some((map, Saved { len, high_water }))
         }
