@@ -4,9 +4,9 @@
 //! fingerprint and its token's 128-bit body (the token is an encrypted row id, so the body is
 //! computed from the row's id and salt as the rows stream in): about 30 bytes a row, in a
 //! sorted array with a bucket index ([`table`]), not in a hash map whose free slots would
-//! double that. Loaded on first
-//! use, it is brought up to date before each use with the rows added since one mark shared by
-//! every kind, by any process (row ids are handed out and committed in order). So a value the
+//! double that. Loaded on first use, it is brought up to date before each use with the rows
+//! added since one mark shared by every kind, by any process (row ids are handed out and
+//! committed in order). So a value the
 //! vault holds gets its token without a query, and a value it does not hold goes straight to
 //! insertion; only a row made before tokens were encrypted ids (its token a stored random text)
 //! is still looked up.

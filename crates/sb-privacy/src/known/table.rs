@@ -56,8 +56,7 @@ impl Table {
             entries.reverse();
         }
         entries.shrink_to_fit();
-        let mut t = Self::default();
-        t.sorted = entries;
+        let mut t = Self { sorted: entries, ..Self::default() };
         t.index();
         t
     }
@@ -167,7 +166,7 @@ mod tests {
     }
 
     fn body(i: u64) -> Body {
-        (i % 7 != 0).then(|| u128::from(i).to_be_bytes())
+        (!i.is_multiple_of(7)).then(|| u128::from(i).to_be_bytes())
     }
 
     #[test]
@@ -178,7 +177,7 @@ mod tests {
             t.insert(key(i), body(i));
             m.insert(key(i), body(i));
             // Some keys come again (a row read twice) with the same or another body.
-            if i % 13 == 0 {
+            if i.is_multiple_of(13) {
                 t.insert(key(i / 2), body(i));
                 m.insert(key(i / 2), body(i));
             }
