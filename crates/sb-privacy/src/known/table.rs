@@ -2,7 +2,7 @@
 //!
 //! A hash map of 29-byte entries sizes its slots by powers of two: at 2 million entries (a
 //! 2-million-line operator's MSISDNs, IMSIs or IMEIs) it holds 4,194,304 slots, 126 MB a kind,
-//! and twice that while it grows. Here the entries are one array sorted by key, found through
+//! and the old table's 63 MB besides while it grows. Here the entries are one array sorted by key, found through
 //! a bucket index (the position of the first entry of each range of the keys' top bits, one
 //! bucket for about eight entries: 0.5 bytes an entry), so a look costs the bucket's position
 //! and a few adjacent entries. Entries added since the array was built wait in a small map, and
