@@ -606,16 +606,24 @@ impl Vault {
                 self.db.values(1, n, 8)
             )
         };
-        let (full, rest) = (insert(CHUNK), insert(todo.len() % CHUNK));
-        let parts: Vec<&[(usize, Fp)]> = todo.chunks(CHUNK).collect();
+        // Chunks of a few fixed sizes, each size's statement made once: the connection caches
+        // what it prepares, and a statement per remainder would fill that cache.
+        let mut parts: Vec<(usize, &[(usize, Fp)])> = Vec::new();
+        let mut statements: HashMap<usize, String> = HashMap::new();
+        let mut first = 0;
+        for n in sb_store::statement_rows(todo.len(), CHUNK) {
+            parts.push((first, &todo[first..first + n]));
+            statements.entry(n).or_insert_with(|| insert(n));
+            first += n;
+        }
         let mut rows: Vec<NewToken> = Vec::with_capacity(todo.len());
         // Whether each row of `rows` went in (another process may have tokenised its value meanwhile).
         let mut went_in: Vec<bool> = Vec::with_capacity(todo.len());
-        let mut next = parts.first().map(|p| make(0, p));
+        let mut next = parts.first().map(|&(first, p)| make(first, p));
         let mut k = 0;
         while let Some(chunk) = next.take() {
-            let mut q = sqlx::query(if chunk.len() == CHUNK { &full } else { &rest });
-            for (r, (_, fp)) in chunk.iter().zip(parts[k]) {
+            let mut q = sqlx::query(&statements[&chunk.len()]);
+            for (r, (_, fp)) in chunk.iter().zip(parts[k].1) {
                 q = q
                     .bind(r.id)
                     .bind(r.salt)
@@ -629,7 +637,7 @@ impl Vault {
             // The next chunk is made and sealed here while this one is inserted (on SQLite,
             // on the driver's own thread).
             let (done, following) =
-                tokio::join!(q.execute(&mut **tx), async { parts.get(k + 1).map(|p| make((k + 1) * CHUNK, p)) });
+                tokio::join!(q.execute(&mut **tx), async { parts.get(k + 1).map(|&(first, p)| make(first, p)) });
             let affected = done.map_err(StoreError::from)?.rows_affected();
             // Usually every row goes in; only when some conflicted (another process tokenised
             // the same values meanwhile) ask which (returning every id costs a round trip each).
@@ -637,7 +645,8 @@ impl Vault {
                 went_in.extend(std::iter::repeat_n(true, chunk.len()));
             } else {
                 let sql = format!("SELECT id FROM vault_tokens WHERE id IN ({})", self.db.params(1, chunk.len()));
-                let mut q = sqlx::query_scalar::<_, i64>(&sql);
+                // Rare (a conflict), so not kept among the connection's statements.
+                let mut q = sqlx::query_scalar::<_, i64>(&sql).persistent(false);
                 for r in &chunk {
                     q = q.bind(r.id);
                 }
