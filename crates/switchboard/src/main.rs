@@ -11,6 +11,11 @@ use clap::Parser;
 /// re-allocated buffers came back as fresh 2 MiB pages for the kernel to zero (540 of them in
 /// the benchmark's warm hour, a tenth of the loading thread's samples); without, that hour's
 /// peak memory is about 100 MB lower and its time no worse.
+///
+/// mimalloc v2, not v3 (the crate's default in the version we use): v3 keeps freed pages a second
+/// before it returns them, v2 10 ms, and ingestion frees batches of tens of MB many times a
+/// second. Measured on two hours of a 2-million-line operator in one run: a peak of 983 MiB
+/// with v3, 871 MiB with v2, in no more time (docs/ingest-speed.md, twenty-second round).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
