@@ -83,18 +83,12 @@ impl UsageConsumer for DailyCounters {
         // One statement per 500 lines (a batch holds each line and day once, so no statement
         // updates a row twice): a statement per line cost a round trip each. Each statement's
         // values are bound while the one before runs (on SQLite, on the driver's own thread).
-        // Of a few fixed sizes (`statement_rows`), so that the connection caches few statements.
-        let sizes: Vec<usize> = sb_store::statement_rows(batch.lines.len(), ROWS).collect();
+        // Of a few fixed sizes (`statement_chunks`), so that the connection caches few statements.
         let mut statements: std::collections::HashMap<usize, String> = std::collections::HashMap::new();
-        for &n in &sizes {
+        for n in sb_store::statement_rows(batch.lines.len(), ROWS) {
             statements.entry(n).or_insert_with(|| upsert_sql(&self.db, n));
         }
-        let mut rest = batch.lines.as_slice();
-        let mut parts = sizes.iter().map(|&n| {
-            let (part, after) = rest.split_at(n);
-            rest = after;
-            part
-        });
+        let mut parts = sb_store::statement_chunks(&batch.lines, ROWS);
         let sql = |part: &[LineUsage]| statements[&part.len()].as_str();
         let mut next = parts.next().map(|p| bind(sql(p), p));
         while let Some(q) = next {

@@ -433,11 +433,8 @@ impl MasterData {
         }
         let names: Vec<&str> = dim.cols.iter().map(|(n, _)| *n).collect();
         let width = names.len() + 5;
-        let mut rest = changed.as_slice();
-        // Of a few fixed sizes (`statement_rows`), so that the connection caches few statements.
-        for n in sb_store::statement_rows(changed.len(), 200) {
-            let (part, after) = rest.split_at(n);
-            rest = after;
+        // Of a few fixed sizes (`statement_chunks`), so that the connection caches few statements.
+        for part in sb_store::statement_chunks(&changed, 200) {
             let sql = format!(
                 "INSERT INTO {} ({}, version, {}, row_hash, valid_from_ms, valid_to_ms) VALUES {}",
                 dim.table,

@@ -608,22 +608,19 @@ impl Vault {
         };
         // Chunks of a few fixed sizes, each size's statement made once: the connection caches
         // what it prepares, and a statement per remainder would fill that cache.
-        let mut parts: Vec<(usize, &[(usize, Fp)])> = Vec::new();
+        let parts: Vec<&[(usize, Fp)]> = sb_store::statement_chunks(todo, CHUNK).collect();
         let mut statements: HashMap<usize, String> = HashMap::new();
-        let mut first = 0;
-        for n in sb_store::statement_rows(todo.len(), CHUNK) {
-            parts.push((first, &todo[first..first + n]));
-            statements.entry(n).or_insert_with(|| insert(n));
-            first += n;
+        for part in &parts {
+            statements.entry(part.len()).or_insert_with(|| insert(part.len()));
         }
         let mut rows: Vec<NewToken> = Vec::with_capacity(todo.len());
         // Whether each row of `rows` went in (another process may have tokenised its value meanwhile).
         let mut went_in: Vec<bool> = Vec::with_capacity(todo.len());
-        let mut next = parts.first().map(|&(first, p)| make(first, p));
+        let mut next = parts.first().map(|p| make(0, p));
         let mut k = 0;
         while let Some(chunk) = next.take() {
             let mut q = sqlx::query(&statements[&chunk.len()]);
-            for (r, (_, fp)) in chunk.iter().zip(parts[k].1) {
+            for (r, (_, fp)) in chunk.iter().zip(parts[k]) {
                 q = q
                     .bind(r.id)
                     .bind(r.salt)
@@ -635,9 +632,10 @@ impl Vault {
                     .bind(now);
             }
             // The next chunk is made and sealed here while this one is inserted (on SQLite,
-            // on the driver's own thread).
+            // on the driver's own thread); its rows follow this chunk's and those in `rows`.
+            let first = rows.len() + chunk.len();
             let (done, following) =
-                tokio::join!(q.execute(&mut **tx), async { parts.get(k + 1).map(|&(first, p)| make(first, p)) });
+                tokio::join!(q.execute(&mut **tx), async { parts.get(k + 1).map(|p| make(first, p)) });
             let affected = done.map_err(StoreError::from)?.rows_affected();
             // Usually every row goes in; only when some conflicted (another process tokenised
             // the same values meanwhile) ask which (returning every id costs a round trip each).

@@ -257,6 +257,16 @@ pub fn statement_rows(rows: usize, max: usize) -> impl Iterator<Item = usize> {
         .chain((0..usize::BITS).rev().map(|bit| 1usize << bit).filter(move |size| rest & size != 0))
 }
 
+/// `rows` in consecutive slices of the sizes [`statement_rows`] gives: one multi-row statement each.
+pub fn statement_chunks<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    statement_rows(rows.len(), max).map(move |n| {
+        let (part, after) = rest.split_at(n);
+        rest = after;
+        part
+    })
+}
+
 /// A schema name safe to splice into SQL: lower-case letters, digits and `_`.
 fn checked_identifier(name: &str) -> Result<String, StoreError> {
     let ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
@@ -335,6 +345,10 @@ mod tests {
         }
         // 400 and the powers of two below it: ten statements, not one per remainder.
         assert_eq!(sizes.len(), 10);
+        let rows: Vec<u32> = (0..1_000).collect();
+        let chunks: Vec<&[u32]> = statement_chunks(&rows, 400).collect();
+        assert_eq!(chunks.iter().map(|c| c.len()).collect::<Vec<_>>(), [400, 400, 128, 64, 8]);
+        assert_eq!(chunks.concat(), rows);
     }
 
     #[test]
