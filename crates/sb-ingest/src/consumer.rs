@@ -84,10 +84,7 @@ impl UsageConsumer for DailyCounters {
         // updates a row twice): a statement per line cost a round trip each. Each statement's
         // values are bound while the one before runs (on SQLite, on the driver's own thread).
         // Of a few fixed sizes (`statement_chunks`), so that the connection caches few statements.
-        let mut statements: std::collections::HashMap<usize, String> = std::collections::HashMap::new();
-        for n in sb_store::statement_rows(batch.lines.len(), ROWS) {
-            statements.entry(n).or_insert_with(|| upsert_sql(&self.db, n));
-        }
+        let statements = sb_store::statement_texts(batch.lines.len(), ROWS, |n| upsert_sql(&self.db, n));
         let mut parts = sb_store::statement_chunks(&batch.lines, ROWS);
         let sql = |part: &[LineUsage]| statements[&part.len()].as_str();
         let mut next = parts.next().map(|p| bind(sql(p), p));

@@ -609,10 +609,7 @@ impl Vault {
         // Chunks of a few fixed sizes, each size's statement made once: the connection caches
         // what it prepares, and a statement per remainder would fill that cache.
         let parts: Vec<&[(usize, Fp)]> = sb_store::statement_chunks(todo, CHUNK).collect();
-        let mut statements: HashMap<usize, String> = HashMap::new();
-        for part in &parts {
-            statements.entry(part.len()).or_insert_with(|| insert(part.len()));
-        }
+        let statements = sb_store::statement_texts(todo.len(), CHUNK, insert);
         let mut rows: Vec<NewToken> = Vec::with_capacity(todo.len());
         // Whether each row of `rows` went in (another process may have tokenised its value meanwhile).
         let mut went_in: Vec<bool> = Vec::with_capacity(todo.len());

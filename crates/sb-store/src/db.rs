@@ -257,6 +257,20 @@ pub fn statement_rows(rows: usize, max: usize) -> impl Iterator<Item = usize> {
         .chain((0..usize::BITS).rev().map(|bit| 1usize << bit).filter(move |size| rest & size != 0))
 }
 
+/// The text of each statement size [`statement_rows`] gives for `rows` rows, made once per size
+/// by `sql(size)`: look a chunk's statement up by its length.
+pub fn statement_texts(
+    rows: usize,
+    max: usize,
+    sql: impl Fn(usize) -> String,
+) -> std::collections::HashMap<usize, String> {
+    let mut texts = std::collections::HashMap::new();
+    for n in statement_rows(rows, max) {
+        texts.entry(n).or_insert_with(|| sql(n));
+    }
+    texts
+}
+
 /// `rows` in consecutive slices of the sizes [`statement_rows`] gives: one multi-row statement each.
 pub fn statement_chunks<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
     let mut rest = rows;
@@ -349,6 +363,9 @@ mod tests {
         let chunks: Vec<&[u32]> = statement_chunks(&rows, 400).collect();
         assert_eq!(chunks.iter().map(|c| c.len()).collect::<Vec<_>>(), [400, 400, 128, 64, 8]);
         assert_eq!(chunks.concat(), rows);
+        let texts = statement_texts(1_000, 400, |n| format!("{n} rows"));
+        assert_eq!(texts.len(), 4);
+        assert!(chunks.iter().all(|c| texts[&c.len()] == format!("{} rows", c.len())));
     }
 
     #[test]

@@ -21,7 +21,7 @@ mod testing;
 pub mod time;
 
 pub use config::StoreConfig;
-pub use db::{Backend, Db, PoolOptions, WriteTx, redact_url, statement_chunks, statement_rows};
+pub use db::{Backend, Db, PoolOptions, WriteTx, redact_url, statement_chunks, statement_rows, statement_texts};
 pub use error::StoreError;
 pub use migrate::{Migration, MigrationSet, MigrationState, MigrationStatus};
 #[cfg(feature = "testing")]
